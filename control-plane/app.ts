@@ -1,0 +1,82 @@
+// The control plane's HTTP app: middleware order, route mounting, and the one place errors
+// become responses. Everything that varies (database, clock, logger) is passed in.
+
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
+import { newRequestId } from '../shared/ids.ts';
+import { adminAuth } from './admin-auth.ts';
+import type { Database } from './db.ts';
+import type { Logger } from './log.ts';
+import type { ManifestPublisher } from './manifest/publisher.ts';
+import type { AppEnv } from './request-context.ts';
+import { edgeNodeRoutes } from './routes/edge-nodes.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { nodeApiRoutes } from './routes/node-api.ts';
+import { orgRoutes } from './routes/orgs.ts';
+
+export interface ControlPlaneDeps {
+  db: Database;
+  manifest: ManifestPublisher;
+  now: () => Date;
+  log: Logger;
+  /** The peer address of a request, for the audit log; null where there is no socket (tests). */
+  clientAddress?: (env: unknown) => string | null;
+}
+
+const MAX_MANAGEMENT_BODY_BYTES = 1024 * 1024;
+
+export function createControlPlaneApp(deps: ControlPlaneDeps) {
+  const app = new Hono<AppEnv>();
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    c.set('requestId', newRequestId(deps.now().getTime()));
+    c.set('clientAddr', deps.clientAddress?.(c.env) ?? null);
+    c.header('x-request-id', c.get('requestId'));
+    await next();
+    deps.log('info', 'request', {
+      request_id: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+    });
+  });
+
+  app.get('/healthz', async (c) => {
+    await deps.db.query('SELECT 1');
+    return c.json({ ok: true });
+  });
+
+  const manage = new Hono<AppEnv>()
+    .use(
+      bodyLimit({
+        maxSize: MAX_MANAGEMENT_BODY_BYTES,
+        onError: () => {
+          throw new ApiError('payload_too_large', `Request bodies may not exceed ${MAX_MANAGEMENT_BODY_BYTES} bytes.`);
+        },
+      }),
+    )
+    .use(adminAuth(deps.db))
+    .route('/orgs', orgRoutes(deps))
+    .route('/keys', keyRoutes(deps))
+    .route('/edge-nodes', edgeNodeRoutes(deps));
+  app.route('/v1/manage', manage);
+  app.route('/node/v1', nodeApiRoutes(deps));
+
+  app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404));
+
+  app.onError((err, c) => {
+    const requestId = c.get('requestId') ?? null;
+    if (err instanceof ApiError) {
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      return c.json(errorBody(err.code, err.message, { param: err.param, requestId }), err.status);
+    }
+    // Unknown errors: the detail goes to the log only; the client gets a generic 500.
+    deps.log('error', 'unhandled error', { request_id: requestId, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    return c.json(errorBody('internal_error', 'Internal error.', { requestId }), ERRORS.internal_error.status);
+  });
+
+  return app;
+}

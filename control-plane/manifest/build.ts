@@ -1,0 +1,73 @@
+// Builds the manifest payload from one consistent snapshot of the database.
+
+import type { ManifestPayload, ModelEntry, Region } from '../../shared/manifest.ts';
+import { MANIFEST_FORMAT } from '../../shared/manifest.ts';
+import type { Database } from '../db.ts';
+import { listCatalog, listLiveKeys, listOrgStates, readManifestVersion } from '../sql/manifest.ts';
+
+export async function buildManifest(
+  db: Database,
+  options: { nowSeconds: number; ttlSeconds: number },
+): Promise<ManifestPayload> {
+  // REPEATABLE READ: the version and the rows it describes come from the same snapshot, so a
+  // change committed mid-build cannot be published under a version that predates it.
+  const { version, keys, orgs, catalog } = await db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return {
+      version: await readManifestVersion(tx),
+      keys: await listLiveKeys(tx),
+      orgs: await listOrgStates(tx),
+      catalog: await listCatalog(tx),
+    };
+  });
+
+  const models: Record<string, ModelEntry> = {};
+  for (const row of catalog) {
+    const model = (models[row.model_id] ??= {
+      id: row.model_id,
+      type: row.type,
+      owned_by: row.owned_by,
+      context_window: row.context_window,
+      max_output_tokens: row.max_output_tokens,
+      capabilities: row.capabilities,
+      pricing:
+        row.input_per_mtok === null || row.output_per_mtok === null
+          ? null
+          : { input_per_mtok: Number(row.input_per_mtok), output_per_mtok: Number(row.output_per_mtok) },
+      routes: [],
+    });
+    if (row.supplier_id !== null) {
+      model.routes.push({
+        supplier_id: row.supplier_id,
+        format: row.format!,
+        base_url: row.base_url!,
+        region: row.region!,
+        upstream_model: row.upstream_model!,
+        priority: row.priority!,
+      });
+    }
+  }
+
+  return {
+    format: MANIFEST_FORMAT,
+    version,
+    issued_at: options.nowSeconds,
+    expires_at: options.nowSeconds + options.ttlSeconds,
+    keys: Object.fromEntries(
+      keys.map((k) => [
+        k.key_hash,
+        {
+          id: k.id,
+          org_id: k.org_id,
+          owner_id: k.owner_user_id,
+          allowed_models: k.allowed_models,
+          allowed_regions: k.allowed_regions as Region[],
+          allowed_suppliers: k.allowed_suppliers,
+          expires_at: k.expires_at === null ? null : Number(k.expires_at),
+        },
+      ]),
+    ),
+    orgs: Object.fromEntries(orgs.map((o) => [o.id, { status: o.status }])),
+    models,
+  };
+}

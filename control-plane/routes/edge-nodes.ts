@@ -1,0 +1,52 @@
+// /v1/manage/edge-nodes: register an edge node's Ed25519 public key (platform owner only).
+
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { ApiError } from '../../shared/errors.ts';
+import { writeAudit } from '../audit.ts';
+import { isPlatformOwner } from '../authz.ts';
+import type { Database } from '../db.ts';
+import { actorOf, type AppEnv } from '../request-context.ts';
+import { findEdgeNode, insertEdgeNode, type EdgeNodeRow } from '../sql/edge-nodes.ts';
+import { parseJsonBody } from '../validation.ts';
+
+// A public key only: a JWK carrying the private part `d` is refused, so a secret never lands here.
+const PublicEd25519Jwk = z.strictObject({
+  kty: z.literal('OKP'),
+  crv: z.literal('Ed25519'),
+  x: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url Ed25519 public key'),
+  kid: z.string().max(128).optional(),
+  alg: z.literal('EdDSA').optional(),
+  use: z.literal('sig').optional(),
+});
+
+const RegisterNode = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -; at most 64'),
+  name: z.string().max(200).default(''),
+  public_key_jwk: PublicEd25519Jwk,
+});
+
+function present(node: EdgeNodeRow) {
+  return {
+    object: 'edge_node' as const,
+    id: node.id,
+    name: node.name,
+    status: node.status,
+    public_key_jwk: node.public_key_jwk,
+    created_at: node.created_at.toISOString(),
+  };
+}
+
+export function edgeNodeRoutes(deps: { db: Database }) {
+  return new Hono<AppEnv>().post('/', async (c) => {
+    const body = await parseJsonBody(c, RegisterNode);
+    if (!isPlatformOwner(c.get('principal'))) throw new ApiError('forbidden', 'Only the platform owner registers edge nodes.');
+    const node = await deps.db.transaction(async (tx) => {
+      if (await findEdgeNode(tx, body.id)) throw new ApiError('conflict', `Edge node '${body.id}' is already registered.`, { param: 'id' });
+      const created = await insertEdgeNode(tx, { id: body.id, name: body.name, publicKeyJwk: body.public_key_jwk });
+      await writeAudit(tx, actorOf(c), { action: 'edge_node.register', targetType: 'edge_node', targetId: created.id, orgId: null, after: present(created) });
+      return created;
+    });
+    return c.json(present(node), 201);
+  });
+}

@@ -1,0 +1,59 @@
+// The node API (/node/v1): what edge nodes call, authenticated by short-lived tokens that each
+// node signs with its own registered Ed25519 key.
+
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { importJWK, type CryptoKey } from 'jose';
+import { ApiError } from '../../shared/errors.ts';
+import { verifyNodeToken } from '../../shared/node-token.ts';
+import { UsageBatch } from '../../shared/usage.ts';
+import type { Database } from '../db.ts';
+import type { ManifestPublisher } from '../manifest/publisher.ts';
+import type { AppEnv } from '../request-context.ts';
+import { findEdgeNode } from '../sql/edge-nodes.ts';
+import { ingestUsage } from '../usage-ingest.ts';
+import { parseJsonBody } from '../validation.ts';
+
+const MAX_USAGE_BODY_BYTES = 4 * 1024 * 1024;
+
+function nodeAuth(db: Database, now: () => Date): MiddlewareHandler<AppEnv> {
+  // The key is read on every call (one indexed row), so disabling a node takes effect at once.
+  async function lookupKey(nodeId: string): Promise<CryptoKey | null> {
+    const node = await findEdgeNode(db, nodeId);
+    if (!node || node.status !== 'active') return null;
+    return (await importJWK(node.public_key_jwk, 'EdDSA')) as CryptoKey;
+  }
+  return async (c, next) => {
+    const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
+    const result = token ? await verifyNodeToken(token, lookupKey, { nowSeconds: Math.floor(now().getTime() / 1000) }) : { ok: false as const };
+    if (!result.ok) throw new ApiError('unauthorized', 'Missing or invalid node token.');
+    c.set('nodeId', result.nodeId);
+    await next();
+  };
+}
+
+export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher; now: () => Date }) {
+  return new Hono<AppEnv>()
+    .use(nodeAuth(deps.db, deps.now))
+    .get('/manifest', async (c) => {
+      const signed = await deps.manifest.current();
+      c.header('ETag', signed.etag);
+      c.header('Cache-Control', 'no-store');
+      if (c.req.header('if-none-match') === signed.etag) return c.body(null, 304);
+      c.header('Content-Type', 'application/jose');
+      return c.body(signed.jws);
+    })
+    .post(
+      '/usage',
+      bodyLimit({
+        maxSize: MAX_USAGE_BODY_BYTES,
+        onError: () => {
+          throw new ApiError('payload_too_large', `A usage batch may not exceed ${MAX_USAGE_BODY_BYTES} bytes.`);
+        },
+      }),
+      async (c) => {
+        const batch = await parseJsonBody(c, UsageBatch);
+        return c.json(await ingestUsage(deps.db, c.get('nodeId'), batch.events));
+      },
+    );
+}

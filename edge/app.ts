@@ -1,0 +1,67 @@
+// The edge's HTTP app: middleware order, routes, and the one place errors become responses.
+// Everything that does I/O or tells time is passed in; index.ts passes the real ones.
+
+import { Hono } from 'hono';
+import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
+import { newRequestId } from '../shared/ids.ts';
+import type { Region } from '../shared/manifest.ts';
+import { gate } from './gate.ts';
+import type { ManifestStore } from './manifest-store.ts';
+import type { EdgeEnv } from './request-context.ts';
+import { chatCompletionsRoute } from './routes/chat-completions.ts';
+import { modelsRoute } from './routes/models.ts';
+import type { UsageOutbox } from './usage-outbox.ts';
+
+export interface EdgeDeps {
+  manifest: ManifestStore;
+  outbox: UsageOutbox;
+  fetchUpstream: typeof fetch;
+  /** Supplier id → API key for that supplier. */
+  supplierKeys: Readonly<Record<string, string>>;
+  region: Region;
+  nowMs: () => number;
+  maxRequestBytes: number;
+  upstreamFirstByteTimeoutMs: number;
+  log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number>) => void;
+}
+
+export function createEdgeApp(deps: EdgeDeps) {
+  const app = new Hono<EdgeEnv>();
+
+  app.use(async (c, next) => {
+    c.set('startedMs', deps.nowMs());
+    c.set('requestId', newRequestId(deps.nowMs()));
+    c.header('x-request-id', c.get('requestId'));
+    c.header('x-taas-region', deps.region);
+    // Overwritten with the real supplier once one answers.
+    c.header('x-taas-supplier', 'none');
+    await next();
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  const v1 = new Hono<EdgeEnv>()
+    .use(gate(deps))
+    .get('/models', modelsRoute())
+    .post('/chat/completions', chatCompletionsRoute(deps));
+  app.route('/v1', v1);
+
+  app.notFound((c) => {
+    c.get('usage')?.finish({ status: 404 });
+    return c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404);
+  });
+
+  app.onError((err, c) => {
+    const requestId = c.get('requestId') ?? null;
+    if (err instanceof ApiError) {
+      c.get('usage')?.finish({ status: err.status });
+      for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
+      return c.json(errorBody(err.code, err.message, { param: err.param, requestId }), err.status);
+    }
+    c.get('usage')?.finish({ status: 500 });
+    deps.log('error', 'unhandled error', { request_id: requestId ?? '', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    return c.json(errorBody('internal_error', 'Internal error.', { requestId }), ERRORS.internal_error.status);
+  });
+
+  return app;
+}

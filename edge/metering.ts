@@ -1,0 +1,189 @@
+// Meters a supplier's chat response while it streams through: chunks are forwarded the moment a
+// complete SSE event is in hand, and the usage report is read on the side. Text is never stored:
+// only counts leave this module. Client disconnects cancel the upstream read at once.
+
+import { errorBody } from '../shared/errors.ts';
+import { ChatUsage } from '../shared/openai-chat.ts';
+
+export interface MeteredUsage {
+  input: number;
+  output: number;
+  cachedInput: number;
+  reasoning: number;
+}
+
+export interface MeterResult {
+  usage: MeteredUsage | null;
+  outcome: 'complete' | 'client_aborted' | 'upstream_failed';
+  /** SSE data events seen: the basis of an estimate when the supplier reports no usage. */
+  dataEvents: number;
+}
+
+function toUsage(value: unknown): MeteredUsage | null {
+  const parsed = ChatUsage.safeParse(value);
+  if (!parsed.success) return null;
+  const u = parsed.data;
+  return {
+    input: u.prompt_tokens,
+    output: u.completion_tokens,
+    cachedInput: u.prompt_tokens_details?.cached_tokens ?? 0,
+    reasoning: u.completion_tokens_details?.reasoning_tokens ?? 0,
+  };
+}
+
+/** Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. */
+function meter(
+  body: ReadableStream<Uint8Array>,
+  handle: {
+    chunk(bytes: Uint8Array): Uint8Array | null;
+    end(): Uint8Array | null;
+    failure(): Uint8Array | null;
+    result(): Omit<MeterResult, 'outcome'>;
+  },
+  onEnd: (result: MeterResult) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let ended = false;
+  const finish = (outcome: MeterResult['outcome']) => {
+    if (ended) return;
+    ended = true;
+    onEnd({ ...handle.result(), outcome });
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          let step: ReadableStreamReadResult<Uint8Array>;
+          try {
+            step = await reader.read();
+          } catch {
+            // After the first byte there is no failover: end the stream with an error event.
+            const tail = handle.failure();
+            if (tail) controller.enqueue(tail);
+            controller.close();
+            finish('upstream_failed');
+            return;
+          }
+          if (step.done) {
+            const tail = handle.end();
+            if (tail) controller.enqueue(tail);
+            controller.close();
+            finish('complete');
+            return;
+          }
+          const out = handle.chunk(step.value);
+          if (out && out.byteLength > 0) {
+            controller.enqueue(out);
+            return;
+          }
+        }
+      },
+      async cancel(reason) {
+        finish('client_aborted');
+        await reader.cancel(reason).catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+const USAGE_OBJECT = /"usage"\s*:\s*\{/;
+
+/** SSE chat stream. `dropUsageChunk`: the client did not ask for usage, so its chunk is not forwarded. */
+export function meterChatStream(
+  body: ReadableStream<Uint8Array>,
+  options: { dropUsageChunk: boolean; requestId: string },
+  onEnd: (result: MeterResult) => void,
+): ReadableStream<Uint8Array> {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let buffer = '';
+  let usage: MeteredUsage | null = null;
+  let dataEvents = 0;
+
+  function forwardEvent(event: string): boolean {
+    const data = event
+      .split('\n')
+      .filter((line) => line.startsWith('data:'))
+      .map((line) => line.slice(5).trimStart())
+      .join('\n');
+    if (data === '') return true;
+    dataEvents++;
+    // Only the (rare) chunk that mentions usage is parsed; content chunks pass untouched.
+    if (!USAGE_OBJECT.test(data)) return true;
+    try {
+      const chunk = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
+      const found = toUsage(chunk.usage);
+      if (found) usage = found;
+      return !(found && options.dropUsageChunk && Array.isArray(chunk.choices) && chunk.choices.length === 0);
+    } catch {
+      return true;
+    }
+  }
+
+  function drain(final: boolean): Uint8Array | null {
+    buffer = buffer.replaceAll('\r\n', '\n');
+    const events = buffer.split('\n\n');
+    buffer = final ? '' : events.pop()!;
+    const kept = events.filter((e) => e !== '' && forwardEvent(e));
+    return kept.length ? encoder.encode(kept.map((e) => e + '\n\n').join('')) : null;
+  }
+
+  return meter(
+    body,
+    {
+      chunk(bytes) {
+        buffer += decoder.decode(bytes, { stream: true });
+        return drain(false);
+      },
+      end() {
+        buffer += decoder.decode();
+        return drain(true);
+      },
+      failure() {
+        const error = errorBody('upstream_failed', 'The supplier failed mid-stream.', { requestId: options.requestId });
+        return encoder.encode(`data: ${JSON.stringify(error)}\n\n`);
+      },
+      result: () => ({ usage, dataEvents }),
+    },
+    onEnd,
+  );
+}
+
+/** Non-streaming JSON answer: forwarded as it arrives; a bounded side copy yields the usage at the end. */
+export function meterChatJson(body: ReadableStream<Uint8Array>, onEnd: (result: MeterResult) => void): ReadableStream<Uint8Array> {
+  const MAX_SIDE_COPY = 8 * 1024 * 1024;
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let usage: MeteredUsage | null = null;
+  return meter(
+    body,
+    {
+      chunk(bytes) {
+        size += bytes.byteLength;
+        if (size <= MAX_SIDE_COPY) parts.push(bytes);
+        return bytes;
+      },
+      end() {
+        if (size <= MAX_SIDE_COPY) {
+          try {
+            const whole = new Uint8Array(size);
+            let offset = 0;
+            for (const p of parts) {
+              whole.set(p, offset);
+              offset += p.byteLength;
+            }
+            usage = toUsage((JSON.parse(new TextDecoder().decode(whole)) as { usage?: unknown }).usage);
+          } catch {
+            usage = null;
+          }
+        }
+        parts.length = 0;
+        return null;
+      },
+      failure: () => null,
+      result: () => ({ usage, dataEvents: 0 }),
+    },
+    onEnd,
+  );
+}

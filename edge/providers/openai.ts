@@ -1,0 +1,20 @@
+// The OpenAI-compatible supplier format: how a chat request is addressed and authenticated.
+
+import type { RouteEntry } from '../../shared/manifest.ts';
+import type { ChatCompletionRequest } from '../../shared/openai-chat.ts';
+
+export function openAiChatRequest(
+  route: RouteEntry,
+  body: ChatCompletionRequest,
+  credential: string | undefined,
+): { url: string; init: RequestInit } {
+  const upstream: Record<string, unknown> = { ...body, model: route.upstream_model };
+  // Ask for usage on streams: billing takes token counts from the supplier's own report.
+  if (body.stream) upstream.stream_options = { ...body.stream_options, include_usage: true };
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' };
+  if (credential) headers.authorization = `Bearer ${credential}`;
+  return {
+    url: `${route.base_url.replace(/\/+$/, '')}/chat/completions`,
+    init: { method: 'POST', headers, body: JSON.stringify(upstream) },
+  };
+}

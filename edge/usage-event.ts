@@ -1,0 +1,60 @@
+// One usage event per authenticated request: collects what is known as the request proceeds and
+// emits exactly once, whether the request ends in a response, an error or a client disconnect.
+
+import { uuidv7 } from '../shared/ids.ts';
+import type { KeyEntry, RouteEntry } from '../shared/manifest.ts';
+import type { UsageEvent } from '../shared/usage.ts';
+import type { MeteredUsage } from './metering.ts';
+
+export interface UsageRecorder {
+  model(id: string): void;
+  route(route: RouteEntry): void;
+  finish(outcome: { status: number; usage?: MeteredUsage | null; estimate?: { input: number; output: number } }): void;
+  readonly finished: boolean;
+}
+
+export function createUsageRecorder(context: {
+  key: KeyEntry;
+  requestId: string;
+  endpoint: string;
+  startedMs: number;
+  nowMs: () => number;
+  emit: (event: UsageEvent) => void;
+}): UsageRecorder {
+  let model = '';
+  let route: RouteEntry | null = null;
+  let finished = false;
+  return {
+    model(id) {
+      model = id;
+    },
+    route(r) {
+      route = r;
+    },
+    get finished() {
+      return finished;
+    },
+    finish(outcome) {
+      if (finished) return;
+      finished = true;
+      const counts = outcome.usage ?? outcome.estimate ?? { input: 0, output: 0 };
+      context.emit({
+        id: uuidv7(context.startedMs),
+        request_id: context.requestId,
+        key_id: context.key.id,
+        org_id: context.key.org_id,
+        user_id: context.key.owner_id,
+        model: model || 'unknown',
+        supplier_id: route?.supplier_id ?? null,
+        region: route?.region ?? null,
+        endpoint: context.endpoint,
+        status: outcome.status,
+        input_tokens: counts.input,
+        output_tokens: counts.output,
+        estimated: !outcome.usage && outcome.estimate !== undefined,
+        started_at: new Date(context.startedMs).toISOString(),
+        latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
+      });
+    },
+  };
+}

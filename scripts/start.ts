@@ -1,0 +1,112 @@
+// `npm start`: the whole gateway on one machine with no setup. Embedded PGlite (or DATABASE_URL),
+// the control plane, the demo supplier, and the edge Worker under Miniflare (workerd). Prints a
+// working key and a curl line; Ctrl-C stops everything.
+
+import { rmSync } from 'node:fs';
+import { generateToken, hashToken, tokenDisplayPrefix } from '../shared/api-key.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import { writeAudit } from '../control-plane/audit.ts';
+import { loadConfig } from '../control-plane/config.ts';
+import type { Database } from '../control-plane/db.ts';
+import { seedCatalog } from '../control-plane/demo-catalog.ts';
+import type { Logger } from '../control-plane/log.ts';
+import { jsonLogger } from '../control-plane/log.ts';
+import { startControlPlane } from '../control-plane/server.ts';
+import { insertAdminToken } from '../control-plane/sql/principals.ts';
+import { startFakeSupplier } from '../fake-supplier/server.ts';
+import { buildEdge } from './build-edge.ts';
+import { startEdge } from './edge-miniflare.ts';
+import { describeDatabase, loadOrCreateState, saveState } from './local-state.ts';
+import { createDemoOrgAndKey, registerEdgeNode } from './manage-client.ts';
+
+const STATE_FILE = '.taas/local.json';
+const PGLITE_DIR = process.env.PGLITE_DATA_DIR || '.taas/pgdata';
+const EDGE_PORT = Number(process.env.EDGE_PORT || 7300);
+const CP_PORT = Number(process.env.CP_PORT || 7301);
+const SUPPLIER_PORT = Number(process.env.SUPPLIER_PORT || 7302);
+const DEMO_MODEL = 'demo-model';
+
+// Only warnings and errors: request logs would bury the banner.
+const quietLog: Logger = (level, msg, fields) => {
+  if (level !== 'info') jsonLogger(level, msg, fields);
+};
+
+/** With a reused database but no saved token (state file deleted): mint one for the first owner. */
+async function mintOwnerToken(db: Database): Promise<string> {
+  const { rows } = await db.query<{ id: string }>("SELECT id FROM users WHERE platform_role = 'taas_owner' ORDER BY id LIMIT 1");
+  const token = generateToken('admin_token');
+  const tokenId = uuidv7();
+  await db.transaction(async (tx) => {
+    await insertAdminToken(tx, { id: tokenId, userId: rows[0]!.id, name: 'npm start', tokenHash: await hashToken(token), prefix: tokenDisplayPrefix(token) });
+    await writeAudit(tx, { userId: null, tokenId: null, requestId: null, clientAddr: 'npm start' }, { action: 'admin_token.create', targetType: 'admin_token', targetId: tokenId, orgId: null });
+  });
+  return token;
+}
+
+async function main(): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL || undefined;
+  const { state, created } = await loadOrCreateState(STATE_FILE, describeDatabase(databaseUrl, PGLITE_DIR));
+  // A new state cannot use an old embedded database: its owner token would be unknown.
+  if (created && !databaseUrl) rmSync(PGLITE_DIR, { recursive: true, force: true });
+
+  const supplier = await startFakeSupplier({ port: SUPPLIER_PORT });
+  const config = loadConfig({ ...process.env, CP_PORT: String(CP_PORT), PGLITE_DATA_DIR: PGLITE_DIR, MANIFEST_SIGNING_KEY: JSON.stringify(state.manifestKey.privateJwk) });
+  const cp = await startControlPlane(config, { log: quietLog });
+  state.adminToken = cp.bootstrapToken ?? state.adminToken ?? (await mintOwnerToken(cp.db));
+
+  await seedCatalog(cp.db, { userId: null, tokenId: null, requestId: null, clientAddr: 'npm start' }, {
+    supplier: { id: 'demo', name: 'Demo supplier (local fake)', format: 'openai', baseUrl: supplier.url, region: 'EU' },
+    models: [{ id: DEMO_MODEL, upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
+  });
+  await registerEdgeNode(cp.url, state.adminToken, { id: state.node.id, publicJwk: state.node.keys.publicJwk });
+  state.demo ??= await createDemoOrgAndKey(cp.url, state.adminToken, { orgName: 'Demo org', keyName: 'demo key' });
+
+  const edge = await startEdge({
+    bundle: await buildEdge(),
+    port: EDGE_PORT,
+    bindings: {
+      NODE_ID: state.node.id,
+      NODE_PRIVATE_KEY: JSON.stringify(state.node.keys.privateJwk),
+      CONTROL_PLANE_URL: cp.url,
+      MANIFEST_PUBLIC_KEYS: JSON.stringify({ [state.manifestKey.publicJwk.kid]: state.manifestKey.publicJwk }),
+      EDGE_REGION: 'EU',
+    },
+  });
+  state.urls = { edge: edge.url, controlPlane: cp.url, supplier: supplier.url };
+  saveState(STATE_FILE, state);
+
+  const body = JSON.stringify({ model: DEMO_MODEL, stream: true, messages: [{ role: 'user', content: 'Say hello' }] });
+  process.stdout.write(
+    [
+      '',
+      'TaaS gateway is running.',
+      `  edge (OpenAI/Anthropic API)  ${edge.url}/v1`,
+      `  control plane                ${cp.url}   database: ${cp.db.target === 'pglite' ? `embedded PGlite in ${PGLITE_DIR}` : 'PostgreSQL (DATABASE_URL)'}`,
+      `  demo supplier                ${supplier.url}`,
+      `  admin token                  ${state.adminToken}`,
+      `  demo API key                 ${state.demo.key}`,
+      '',
+      'Try a streamed completion:',
+      `  curl -N ${edge.url}/v1/chat/completions -H "Authorization: Bearer ${state.demo.key}" -H "Content-Type: application/json" -d '${body}'`,
+      '',
+      `Saved to ${STATE_FILE}. Ctrl-C stops everything.`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.allSettled([edge.close(), supplier.close()]);
+    await cp.close().catch(() => {});
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm start failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,147 @@
+// The key manifest: everything an edge needs to admit and route a request, signed by the control
+// plane (JWS, EdDSA) so edges can trust it without a database. This file owns its format, signing
+// and verification; both services import it (ARCHITECTURE.md, "The edge ↔ control plane contract").
+
+import { CompactSign, compactVerify, decodeProtectedHeader, type CryptoKey } from 'jose';
+import { z } from 'zod';
+
+export const MANIFEST_TYP = 'taas-manifest+jws';
+/** Pinned: the verifier accepts no other algorithm, so `none` and HMAC-with-the-public-key fail. */
+export const MANIFEST_ALG = 'EdDSA';
+export const MANIFEST_FORMAT = 1;
+/** Checked before any parsing; issue 4 replaces full snapshots with shards/deltas for 1M keys. */
+export const DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
+export const Region = z.enum(['EU', 'US', 'APAC']);
+export type Region = z.infer<typeof Region>;
+export const SupplierFormat = z.enum(['openai', 'anthropic']);
+export type SupplierFormat = z.infer<typeof SupplierFormat>;
+
+const KeyEntry = z.object({
+  id: z.string(),
+  org_id: z.string(),
+  owner_id: z.string().nullable(),
+  allowed_models: z.array(z.string()),
+  allowed_regions: z.array(Region),
+  allowed_suppliers: z.array(z.string()),
+  /** Unix seconds; null = never. */
+  expires_at: z.number().int().nullable(),
+});
+export type KeyEntry = z.infer<typeof KeyEntry>;
+
+const RouteEntry = z.object({
+  supplier_id: z.string(),
+  format: SupplierFormat,
+  base_url: z.string(),
+  region: Region,
+  upstream_model: z.string(),
+  priority: z.number().int(),
+});
+export type RouteEntry = z.infer<typeof RouteEntry>;
+
+const Pricing = z.object({
+  /** Integer µUSD per 1M tokens. */
+  input_per_mtok: z.number().int().nonnegative(),
+  output_per_mtok: z.number().int().nonnegative(),
+});
+
+const ModelEntry = z.object({
+  id: z.string(),
+  type: z.string(),
+  owned_by: z.string(),
+  context_window: z.number().int().nullable(),
+  max_output_tokens: z.number().int().nullable(),
+  capabilities: z.array(z.string()),
+  pricing: Pricing.nullable(),
+  /** Sorted by priority, best first. */
+  routes: z.array(RouteEntry),
+});
+export type ModelEntry = z.infer<typeof ModelEntry>;
+
+const OrgEntry = z.object({ status: z.enum(['active', 'suspended']) });
+
+export const ManifestPayload = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  version: z.number().int().positive(),
+  issued_at: z.number().int(),
+  expires_at: z.number().int(),
+  /** Active keys only, indexed by the SHA-256 hex of the raw key; a revoked key is simply absent. */
+  keys: z.record(z.string(), KeyEntry),
+  orgs: z.record(z.string(), OrgEntry),
+  models: z.record(z.string(), ModelEntry),
+});
+export type ManifestPayload = z.infer<typeof ManifestPayload>;
+
+export interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+}
+
+export async function signManifest(payload: ManifestPayload, key: SigningKey): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: MANIFEST_ALG, kid: key.kid, typ: MANIFEST_TYP })
+    .sign(key.privateKey);
+}
+
+export type ManifestRejection =
+  | 'too_large'
+  | 'malformed'
+  | 'bad_header'
+  | 'unknown_kid'
+  | 'bad_signature'
+  | 'bad_payload'
+  | 'expired'
+  | 'older_version';
+
+export type ManifestVerification =
+  | { ok: true; manifest: ManifestPayload; kid: string }
+  | { ok: false; reason: ManifestRejection };
+
+export interface VerifyOptions {
+  /** Trusted public keys by `kid`: pinned configuration, never taken from the manifest itself. */
+  publicKeys: Readonly<Record<string, CryptoKey>>;
+  nowSeconds: number;
+  maxBytes?: number;
+  /** The manifest currently held: a lower version (or same version issued earlier) is refused. */
+  current?: Pick<ManifestPayload, 'version' | 'issued_at'>;
+}
+
+export async function verifyManifest(jws: string, options: VerifyOptions): Promise<ManifestVerification> {
+  if (jws.length > (options.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES)) return { ok: false, reason: 'too_large' };
+  let header;
+  try {
+    header = decodeProtectedHeader(jws);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (header.alg !== MANIFEST_ALG || header.typ !== MANIFEST_TYP || typeof header.kid !== 'string') {
+    return { ok: false, reason: 'bad_header' };
+  }
+  const key = Object.hasOwn(options.publicKeys, header.kid) ? options.publicKeys[header.kid] : undefined;
+  if (!key) return { ok: false, reason: 'unknown_kid' };
+
+  let bytes: Uint8Array;
+  try {
+    ({ payload: bytes } = await compactVerify(jws, key, { algorithms: [MANIFEST_ALG] }));
+  } catch {
+    return { ok: false, reason: 'bad_signature' };
+  }
+  let parsed;
+  try {
+    parsed = ManifestPayload.safeParse(JSON.parse(new TextDecoder().decode(bytes)));
+  } catch {
+    return { ok: false, reason: 'bad_payload' };
+  }
+  if (!parsed.success) return { ok: false, reason: 'bad_payload' };
+  const manifest = parsed.data;
+  if (manifest.expires_at <= options.nowSeconds) return { ok: false, reason: 'expired' };
+  const current = options.current;
+  if (
+    current &&
+    (manifest.version < current.version ||
+      (manifest.version === current.version && manifest.issued_at < current.issued_at))
+  ) {
+    return { ok: false, reason: 'older_version' };
+  }
+  return { ok: true, manifest, kid: header.kid };
+}

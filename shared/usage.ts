@@ -1,0 +1,31 @@
+// The usage event: one per finished request, minted at the edge, ingested idempotently by `id`.
+// It carries counts and metadata only, never prompt or completion text.
+
+import { z } from 'zod';
+import { Region } from './manifest.ts';
+
+export const MAX_USAGE_BATCH = 1000;
+
+export const UsageEvent = z.object({
+  /** UUIDv7 minted by the edge: the idempotency key of ingestion. */
+  id: z.uuid(),
+  request_id: z.string().min(1).max(64),
+  key_id: z.uuid(),
+  org_id: z.uuid(),
+  user_id: z.uuid().nullable(),
+  model: z.string().min(1).max(200),
+  supplier_id: z.string().max(100).nullable(),
+  region: Region.nullable(),
+  endpoint: z.string().max(100),
+  status: z.number().int().min(100).max(599),
+  input_tokens: z.number().int().nonnegative(),
+  output_tokens: z.number().int().nonnegative(),
+  /** True when the supplier reported no usage and the counts are the edge's estimate. */
+  estimated: z.boolean(),
+  started_at: z.iso.datetime(),
+  latency_ms: z.number().int().nonnegative(),
+});
+export type UsageEvent = z.infer<typeof UsageEvent>;
+
+export const UsageBatch = z.object({ events: z.array(UsageEvent).min(1).max(MAX_USAGE_BATCH) });
+export type UsageBatch = z.infer<typeof UsageBatch>;
