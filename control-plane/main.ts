@@ -6,11 +6,12 @@ import { startControlPlane } from './server.ts';
 
 const config = loadConfig();
 const cp = await startControlPlane(config, { log: jsonLogger });
-jsonLogger('info', 'control plane listening', { url: cp.url, database: cp.db.target });
 if (cp.bootstrapToken) {
-  // Printed once, to the operator's terminal; it is never stored in clear.
+  // Printed once, to the operator's terminal; it is never stored in clear. Before the listening
+  // line, so whoever waits for that line has the token too.
   process.stdout.write(`\nFirst start: platform owner management token (shown once):\n  ${cp.bootstrapToken}\n\n`);
 }
+jsonLogger('info', 'control plane listening', { url: cp.url, database: cp.db.target });
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
