@@ -6,6 +6,7 @@ import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import type { Region } from '../shared/manifest.ts';
 import { gate } from './gate.ts';
+import { recordUsage } from './record-usage.ts';
 import type { ManifestStore } from './manifest-store.ts';
 import type { EdgeEnv } from './request-context.ts';
 import { chatCompletionsRoute } from './routes/chat-completions.ts';
@@ -43,13 +44,10 @@ export function createEdgeApp(deps: EdgeDeps) {
   const v1 = new Hono<EdgeEnv>()
     .use(gate(deps))
     .get('/models', modelsRoute())
-    .post('/chat/completions', chatCompletionsRoute(deps));
+    .post('/chat/completions', recordUsage(deps), chatCompletionsRoute(deps));
   app.route('/v1', v1);
 
-  app.notFound((c) => {
-    c.get('usage')?.finish({ status: 404 });
-    return c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404);
-  });
+  app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404));
 
   app.onError((err, c) => {
     const requestId = c.get('requestId') ?? null;

@@ -1,12 +1,11 @@
-// The gate every /v1 request passes: a usable manifest (else 503), a valid key (else one 401),
-// and a usage recorder for what follows. Nothing reaches a supplier without passing here.
+// The gate every /v1 request passes: a usable manifest (else 503) and a valid key (else one
+// 401). Nothing reaches a supplier without passing here.
 
 import type { MiddlewareHandler } from 'hono';
 import { ApiError } from '../shared/errors.ts';
 import type { EdgeDeps } from './app.ts';
 import { authenticate } from './auth.ts';
 import type { EdgeEnv } from './request-context.ts';
-import { createUsageRecorder } from './usage-event.ts';
 
 export function gate(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
@@ -19,17 +18,6 @@ export function gate(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
     if (!auth.ok) throw new ApiError('invalid_api_key', 'Invalid API key. Check the key you sent, or create a new one.');
     c.set('manifest', manifest);
     c.set('key', auth.key);
-    c.set(
-      'usage',
-      createUsageRecorder({
-        key: auth.key,
-        requestId: c.get('requestId'),
-        endpoint: c.req.path,
-        startedMs: c.get('startedMs'),
-        nowMs: deps.nowMs,
-        emit: (event) => deps.outbox.record(event, waitUntil),
-      }),
-    );
     await next();
   };
 }

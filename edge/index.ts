@@ -4,11 +4,13 @@
 
 import { importJWK, type CryptoKey } from 'jose';
 import { errorBody } from '../shared/errors.ts';
+import { DEFAULT_MAX_MANIFEST_BYTES } from '../shared/manifest.ts';
 import { UsageBatch, type UsageEvent } from '../shared/usage.ts';
 import { createEdgeApp } from './app.ts';
 import { parseEdgeConfig, type EdgeConfig } from './config.ts';
 import { createManifestStore, type ManifestFetchResult } from './manifest-store.ts';
 import { createNodeIdentity, type NodeIdentity } from './node-identity.ts';
+import { readBounded } from './bounded-body.ts';
 import { createUsageOutbox } from './usage-outbox.ts';
 
 type App = ReturnType<typeof createEdgeApp>;
@@ -27,7 +29,10 @@ async function fetchManifest(config: EdgeConfig, identity: NodeIdentity, etag: s
     await response.body?.cancel();
     throw new Error(`manifest fetch answered ${response.status}`);
   }
-  return { status: 'ok', jws: await response.text(), etag: response.headers.get('etag') };
+  // Size is checked before anything is parsed: a hostile or broken answer cannot exhaust memory.
+  const bytes = await readBounded(response, DEFAULT_MAX_MANIFEST_BYTES);
+  if (!bytes) throw new Error(`manifest larger than ${DEFAULT_MAX_MANIFEST_BYTES} bytes refused`);
+  return { status: 'ok', jws: new TextDecoder().decode(bytes), etag: response.headers.get('etag') };
 }
 
 async function deliverUsage(config: EdgeConfig, identity: NodeIdentity, events: UsageEvent[]): Promise<void> {

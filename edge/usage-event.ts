@@ -11,6 +11,8 @@ export interface UsageRecorder {
   route(route: RouteEntry): void;
   finish(outcome: { status: number; usage?: MeteredUsage | null; estimate?: { input: number; output: number } }): void;
   readonly finished: boolean;
+  /** Settles when the event was emitted; the gate hands it to waitUntil (see gate.ts). */
+  readonly done: Promise<void>;
 }
 
 export function createUsageRecorder(context: {
@@ -24,7 +26,10 @@ export function createUsageRecorder(context: {
   let model = '';
   let route: RouteEntry | null = null;
   let finished = false;
+  let markDone: () => void = () => {};
+  const done = new Promise<void>((resolve) => (markDone = resolve));
   return {
+    done,
     model(id) {
       model = id;
     },
@@ -55,6 +60,7 @@ export function createUsageRecorder(context: {
         started_at: new Date(context.startedMs).toISOString(),
         latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
       });
+      markDone();
     },
   };
 }

@@ -8,7 +8,7 @@ import { meterChatJson, meterChatStream, type MeterResult } from '../metering.ts
 import { admit } from '../policy.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import { forwardWithFailover } from '../proxy.ts';
-import { readJsonBody } from '../request-body.ts';
+import { readJsonBody } from '../bounded-body.ts';
 import { rejectionFromSupplier } from '../supplier-rejection.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';

@@ -137,6 +137,34 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
     expect(supplier.stats().requests).toBe(before);
   });
 
+  it('stops the supplier call within a second of a client disconnect, and bills an estimate for what streamed', async () => {
+    supplier.setBehaviour({ completionTokens: 200, interChunkDelayMs: 20 });
+    const abortedBefore = supplier.stats().aborted;
+    const controller = new AbortController();
+    const res = await fetch(`${edge.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo-model', stream: true, messages: [{ role: 'user', content: 'long story' }] }),
+      signal: controller.signal,
+    });
+    const requestId = res.headers.get('x-request-id')!;
+    const reader = res.body!.getReader();
+    await reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    const stoppedAfterMs = await waitFor(async () => supplier.stats().aborted > abortedBefore, { timeoutMs: 5000, intervalMs: 20 });
+    expect(stoppedAfterMs).toBeLessThan(1000);
+    supplier.setBehaviour({ completionTokens: 12, interChunkDelayMs: 0 });
+
+    const row = async () => (await testDb.db.query('SELECT * FROM usage_events WHERE request_id = $1', [requestId])).rows;
+    await waitFor(async () => (await row()).length > 0, { timeoutMs: 10_000 });
+    const [usage] = await row();
+    expect(usage).toMatchObject({ status: 200, estimated: true });
+    // Some tokens streamed before the disconnect, far fewer than the 200 the supplier would have sent.
+    expect(usage!.output_tokens).toBeGreaterThan(0);
+    expect(usage!.output_tokens).toBeLessThan(200);
+  });
+
   it('refuses the key at the edge after revocation, and the audit log holds both changes immutably', async () => {
     const models = await client().models.list();
     expect(models.data.map((m) => m.id)).toEqual(['demo-model']);

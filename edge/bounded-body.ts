@@ -1,0 +1,47 @@
+// Reads a body once, as bytes, with a hard size limit (requests, and the manifest response).
+// A request body is read whole before routing so a failover can resend the same request.
+
+import { ApiError } from '../shared/errors.ts';
+
+/**
+ * The whole body of a request or response, or null when it is larger than `maxBytes`: the
+ * declared length is checked first, and reading stops at the limit whatever was declared.
+ */
+export async function readBounded(message: Request | Response, maxBytes: number): Promise<Uint8Array | null> {
+  if (Number(message.headers.get('content-length') ?? NaN) > maxBytes) {
+    await message.body?.cancel();
+    return null;
+  }
+  if (!message.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = message.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return null;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+export async function readJsonBody(request: Request, maxBytes: number): Promise<{ json: unknown; bytes: number }> {
+  const bytes = await readBounded(request, maxBytes);
+  if (!bytes) throw new ApiError('payload_too_large', `The request body exceeds ${maxBytes} bytes.`);
+  if (bytes.byteLength === 0) throw new ApiError('invalid_json', 'The request body is empty; send a JSON object.');
+  try {
+    return { json: JSON.parse(new TextDecoder().decode(bytes)), bytes: bytes.byteLength };
+  } catch {
+    throw new ApiError('invalid_json', 'The request body is not valid JSON.');
+  }
+}
