@@ -16,6 +16,8 @@ export interface ManifestStoreOptions {
   refreshMs: number;
   maxStaleMs: number;
   maxBytes?: number;
+  /** How long a request waits for a refresh after an idle period (default 2 s). */
+  blockingRefreshLimitMs?: number;
   log?: (msg: string, fields?: Record<string, string | number>) => void;
 }
 
@@ -80,14 +82,20 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     refresh,
     async current(waitUntil) {
       const now = options.nowMs();
+      // Every refresh is handed to waitUntil, also the ones a request waits for: the runtime must
+      // not cancel a fetch that other requests (sharing `inflight`) are waiting on when this one ends.
       if (!usable(now)) {
-        await refresh();
+        const work = refresh();
+        waitUntil(work);
+        await work;
         return usable(options.nowMs()) ? held : null;
       }
       const sinceAttempt = now - lastAttemptMs;
       if (sinceAttempt >= options.maxStaleMs) {
         // Idle for long: a revocation may be waiting. Wait for one refresh, but never for long.
-        await withTimeout(refresh(), BLOCKING_REFRESH_LIMIT_MS);
+        const work = refresh();
+        waitUntil(work);
+        await withTimeout(work, options.blockingRefreshLimitMs ?? BLOCKING_REFRESH_LIMIT_MS);
       } else if (sinceAttempt >= options.refreshMs) {
         waitUntil(refresh());
       }

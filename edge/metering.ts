@@ -15,8 +15,22 @@ export interface MeteredUsage {
 export interface MeterResult {
   usage: MeteredUsage | null;
   outcome: 'complete' | 'client_aborted' | 'upstream_failed';
-  /** SSE data events seen: the basis of an estimate when the supplier reports no usage. */
-  dataEvents: number;
+  /** Output tokens guessed from what passed through; used only when `usage` is null. */
+  outputEstimate: number;
+}
+
+/** ~4 characters a token over what the model wrote: message content and tool-call arguments. */
+function estimateTokens(choices: unknown): number {
+  type Choice = { message?: { content?: unknown; tool_calls?: { function?: { arguments?: unknown } }[] } };
+  let chars = 0;
+  for (const choice of Array.isArray(choices) ? (choices as Choice[]) : []) {
+    const message = choice?.message;
+    if (typeof message?.content === 'string') chars += message.content.length;
+    for (const call of Array.isArray(message?.tool_calls) ? message.tool_calls : []) {
+      if (typeof call?.function?.arguments === 'string') chars += call.function.arguments.length;
+    }
+  }
+  return Math.ceil(chars / 4);
 }
 
 function toUsage(value: unknown): MeteredUsage | null {
@@ -144,7 +158,8 @@ export function meterChatStream(
         const error = errorBody('upstream_failed', 'The supplier failed mid-stream.', { requestId: options.requestId });
         return encoder.encode(`data: ${JSON.stringify(error)}\n\n`);
       },
-      result: () => ({ usage, dataEvents }),
+      // About one token per content event; the role and finish events carry none.
+      result: () => ({ usage, outputEstimate: Math.max(0, dataEvents - 2) }),
     },
     onEnd,
   );
@@ -156,6 +171,7 @@ export function meterChatJson(body: ReadableStream<Uint8Array>, onEnd: (result: 
   const parts: Uint8Array[] = [];
   let size = 0;
   let usage: MeteredUsage | null = null;
+  let outputEstimate = 0;
   return meter(
     body,
     {
@@ -173,7 +189,9 @@ export function meterChatJson(body: ReadableStream<Uint8Array>, onEnd: (result: 
               whole.set(p, offset);
               offset += p.byteLength;
             }
-            usage = toUsage((JSON.parse(new TextDecoder().decode(whole)) as { usage?: unknown }).usage);
+            const answer = JSON.parse(new TextDecoder().decode(whole)) as { usage?: unknown; choices?: unknown };
+            usage = toUsage(answer.usage);
+            if (!usage) outputEstimate = estimateTokens(answer.choices);
           } catch {
             usage = null;
           }
@@ -182,7 +200,7 @@ export function meterChatJson(body: ReadableStream<Uint8Array>, onEnd: (result: 
         return null;
       },
       failure: () => null,
-      result: () => ({ usage, dataEvents: 0 }),
+      result: () => ({ usage, outputEstimate }),
     },
     onEnd,
   );

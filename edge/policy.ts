@@ -8,18 +8,26 @@ export type Admission =
   | { ok: true; model: ModelEntry; routes: RouteEntry[] }
   | { ok: false; code: ErrorCode; message: string; param?: string };
 
+/** The routes of a model this key may use, best priority first. */
 export function routesForKey(key: KeyEntry, model: ModelEntry): RouteEntry[] {
-  return model.routes.filter(
-    (r) =>
-      (key.allowed_regions.length === 0 || key.allowed_regions.includes(r.region)) &&
-      (key.allowed_suppliers.length === 0 || key.allowed_suppliers.includes(r.supplier_id)),
-  );
+  return model.routes
+    .filter(
+      (r) =>
+        (key.allowed_regions.length === 0 || key.allowed_regions.includes(r.region)) &&
+        (key.allowed_suppliers.length === 0 || key.allowed_suppliers.includes(r.supplier_id)),
+    )
+    .sort((a, b) => a.priority - b.priority);
 }
 
+/** A key of a suspended (or unknown) org may do nothing at all. */
+export function orgActive(key: KeyEntry, manifest: ManifestPayload): boolean {
+  return manifest.orgs[key.org_id]?.status === 'active';
+}
+
+export const ORG_SUSPENDED_MESSAGE = 'The organisation of this key is suspended.';
+
 export function admit(key: KeyEntry, manifest: ManifestPayload, modelId: string): Admission {
-  if (manifest.orgs[key.org_id]?.status !== 'active') {
-    return { ok: false, code: 'org_suspended', message: 'The organisation of this key is suspended.' };
-  }
+  if (!orgActive(key, manifest)) return { ok: false, code: 'org_suspended', message: ORG_SUSPENDED_MESSAGE };
   const model = Object.hasOwn(manifest.models, modelId) ? manifest.models[modelId] : undefined;
   if (!model) return { ok: false, code: 'model_not_found', message: `The model '${modelId}' does not exist.`, param: 'model' };
   if (key.allowed_models.length > 0 && !key.allowed_models.includes(modelId)) {

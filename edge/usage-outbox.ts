@@ -18,6 +18,8 @@ export interface UsageOutboxOptions {
   deliver: (events: UsageEvent[]) => Promise<void>;
   batchWindowMs: number;
   maxQueued: number;
+  /** Injected so tests need not wait out the retry backoff. */
+  sleep?: (ms: number) => Promise<void>;
   log?: (msg: string, fields?: Record<string, string | number>) => void;
 }
 
@@ -28,6 +30,7 @@ export function createUsageOutbox(options: UsageOutboxOptions): UsageOutbox {
   let scheduled = false;
   let delivering: Promise<void> | null = null;
   const log = options.log ?? (() => {});
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
   async function deliverAll(): Promise<void> {
     let failures = 0;
@@ -40,7 +43,7 @@ export function createUsageOutbox(options: UsageOutboxOptions): UsageOutbox {
         log('usage delivery failed', { queued: queue.length, failures, error: err instanceof Error ? err.message : String(err) });
         // A few quick retries inside this waitUntil; after that the next recorded event tries again.
         if (failures > RETRIES_PER_FLUSH) return;
-        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** failures));
+        await sleep(250 * 2 ** failures);
         continue;
       }
       queue.splice(0, batch.length);

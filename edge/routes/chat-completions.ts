@@ -22,8 +22,12 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const admission = admit(c.get('key'), c.get('manifest'), body.model);
     if (!admission.ok) throw new ApiError(admission.code, admission.message, admission.param ? { param: admission.param } : {});
 
+    // Anthropic-format suppliers are reached through translation (issue 4); until then only
+    // OpenAI-format routes are tried.
+    const routes = admission.routes.filter((r) => r.format === 'openai');
+    if (routes.length === 0) throw new ApiError('upstream_failed', `No OpenAI-compatible supplier serves '${body.model}' yet.`);
     const forwarded = await forwardWithFailover(
-      admission.routes,
+      routes,
       (route) => openAiChatRequest(route, body, deps.supplierKeys[route.supplier_id]),
       { fetch: deps.fetchUpstream, firstByteTimeoutMs: deps.upstreamFirstByteTimeoutMs },
     );
@@ -43,8 +47,8 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       usage.finish({
         status: response.status,
         usage: result.usage,
-        // Only when the supplier reported nothing: ~4 bytes a token in, ~1 token a stream event out.
-        estimate: { input: Math.ceil(bytes / 4), output: Math.max(0, result.dataEvents - 2) },
+        // Only when the supplier reported nothing: ~4 bytes a token in; the meter's guess out.
+        estimate: { input: Math.ceil(bytes / 4), output: result.outputEstimate },
       });
     const stream = body.stream
       ? meterChatStream(response.body, { dropUsageChunk: !body.stream_options?.include_usage, requestId: c.get('requestId') }, onEnd)

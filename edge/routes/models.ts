@@ -2,11 +2,13 @@
 // A listing is not an inference call, so it leaves no usage row.
 
 import type { Handler } from 'hono';
-import { visibleModels } from '../policy.ts';
+import { ApiError } from '../../shared/errors.ts';
+import { ORG_SUSPENDED_MESSAGE, orgActive, visibleModels } from '../policy.ts';
 import type { EdgeEnv } from '../request-context.ts';
 
 export function modelsRoute(): Handler<EdgeEnv> {
   return (c) => {
+    if (!orgActive(c.get('key'), c.get('manifest'))) throw new ApiError('org_suspended', ORG_SUSPENDED_MESSAGE);
     const data = visibleModels(c.get('key'), c.get('manifest')).map((m) => ({
       id: m.id,
       object: 'model' as const,

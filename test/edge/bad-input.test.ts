@@ -1,0 +1,130 @@
+// Request bodies the edge must refuse before anything goes upstream: unparseable JSON, bodies that
+// are not a chat request, and bodies over the size limit. None of them may become a 500.
+import { describe, expect, it } from 'vitest';
+import { completion } from './support/fake-supplier.ts';
+import { chatBody, scenario } from './support/scenario.ts';
+
+interface ErrorShape {
+  error: { message: string; type: string; code: string; param: string | null; request_id: string | null };
+}
+
+async function scriptedScenario(maxRequestBytes = 64 * 1024) {
+  const s = await scenario({ edge: { maxRequestBytes } });
+  for (const route of s.model.routes) s.edge.supplier.script(route, completion({ content: 'should never be sent' }));
+  return s;
+}
+
+describe('edge bad input', () => {
+  it('answers 400 invalid_json for a body that is not JSON', async () => {
+    const { edge, key } = await scriptedScenario();
+
+    const response = await edge.send('/v1/chat/completions', {
+      key: key.token,
+      body: '{"model": "m", "messages": [',
+      headers: { 'content-type': 'application/json' },
+    });
+
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as ErrorShape;
+    expect(error).toMatchObject({ code: 'invalid_json', type: 'invalid_request_error' });
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('answers 400 invalid_json for an empty body', async () => {
+    const { edge, key } = await scriptedScenario();
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, method: 'POST' });
+
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as ErrorShape).error.code).toBe('invalid_json');
+  });
+
+  const invalid: { name: string; body: (model: string) => unknown; param: string }[] = [
+    { name: 'a missing model', body: () => ({ messages: [{ role: 'user', content: 'hi' }] }), param: 'model' },
+    { name: 'an empty messages list', body: (model) => ({ model, messages: [] }), param: 'messages' },
+    { name: 'a model that is not a string', body: () => chatBody('x', { model: 42 }), param: 'model' },
+    { name: 'messages that are not a list', body: (model) => ({ model, messages: 'Hello there.' }), param: 'messages' },
+    { name: 'a message without a role', body: (model) => ({ model, messages: [{ content: 'hi' }] }), param: 'messages.0.role' },
+    { name: 'stream that is not a boolean', body: (model) => chatBody(model, { stream: 'yes' }), param: 'stream' },
+    { name: 'a negative max_tokens', body: (model) => chatBody(model, { max_tokens: -1 }), param: 'max_tokens' },
+  ];
+
+  it.each(invalid)('answers 422 naming the param for $name', async ({ body, param }) => {
+    const { edge, key, model } = await scriptedScenario();
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id) });
+
+    expect(response.status).toBe(422);
+    const { error } = (await response.json()) as ErrorShape;
+    expect(error).toMatchObject({ code: 'validation_failed', type: 'invalid_request_error', param });
+    expect(error.message).toContain(param);
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('answers 413 for a body over maxRequestBytes', async () => {
+    const { edge, key, model } = await scriptedScenario(1024);
+
+    const response = await edge.send('/v1/chat/completions', {
+      key: key.token,
+      body: chatBody(model.id, { messages: [{ role: 'user', content: 'x'.repeat(2048) }] }),
+    });
+
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as ErrorShape).error.code).toBe('payload_too_large');
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('answers 413 for a streamed body over maxRequestBytes that declares no length', async () => {
+    const { edge, key, model } = await scriptedScenario(1024);
+    const json = new TextEncoder().encode(JSON.stringify(chatBody(model.id, { messages: [{ role: 'user', content: 'x'.repeat(4096) }] })));
+    let offset = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (offset >= json.byteLength) return controller.close();
+        controller.enqueue(json.slice(offset, offset + 256));
+        offset += 256;
+      },
+    });
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body, headers: { 'content-type': 'application/json' } });
+
+    expect(response.status).toBe(413);
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('accepts a body of exactly maxRequestBytes', async () => {
+    const { edge, key, model } = await scriptedScenario(1024);
+    const base = JSON.stringify(chatBody(model.id, { messages: [{ role: 'user', content: '' }] }));
+    const exact = JSON.stringify(chatBody(model.id, { messages: [{ role: 'user', content: 'x'.repeat(1024 - base.length) }] }));
+    expect(new TextEncoder().encode(exact).byteLength).toBe(1024);
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: exact, headers: { 'content-type': 'application/json' } });
+
+    expect(response.status).toBe(200);
+  });
+
+  const odd: { name: string; body: string | Uint8Array }[] = [
+    { name: 'JSON null', body: 'null' },
+    { name: 'a JSON array', body: '[]' },
+    { name: 'a JSON string', body: '"hello"' },
+    { name: 'a JSON number', body: '12345678901234567890' },
+    { name: 'an empty object', body: '{}' },
+    { name: 'a null model', body: '{"model":null,"messages":null}' },
+    { name: 'a __proto__ key', body: '{"__proto__":{"model":"m"},"messages":[{"role":"user"}]}' },
+    { name: 'deeply nested arrays', body: '['.repeat(5000) + ']'.repeat(5000) },
+    { name: 'bytes that are not UTF-8', body: new Uint8Array([0xff, 0xfe, 0x7b, 0x80, 0x7d]) },
+    { name: 'a stream_options that is not an object', body: '{"model":"m","messages":[{"role":"user"}],"stream":true,"stream_options":"yes"}' },
+  ];
+
+  it.each(odd)('answers a 4xx in the error shape, never a 500, for $name', async ({ body }) => {
+    const { edge, key } = await scriptedScenario();
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body, headers: { 'content-type': 'application/json' } });
+
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(((await response.json()) as ErrorShape).error.request_id).toBe(response.headers.get('x-request-id'));
+    expect(edge.logs.filter((entry) => entry.level === 'error')).toEqual([]);
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+});

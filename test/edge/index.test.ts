@@ -1,0 +1,66 @@
+// The Worker entry as workerd runs it. With the default bindings of wrangler.toml (no signing
+// keys, no node key) and with other unusable bindings, the node must refuse politely with a 503
+// in the JSON error shape, never crash. Only failing configurations are built here: a working one
+// would be cached by the module and would call a real control plane.
+import { createExecutionContext, SELF, waitOnExecutionContext } from 'cloudflare:test';
+import { exportJWK, generateKeyPair } from 'jose';
+import { describe, expect, it } from 'vitest';
+import worker from '../../edge/index.ts';
+
+const unavailable = {
+  error: {
+    message: expect.any(String),
+    type: 'service_unavailable',
+    code: 'manifest_unavailable',
+    param: null,
+    request_id: null,
+  },
+};
+
+async function callEntry(env: Record<string, unknown>): Promise<Response> {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request('http://edge.test/v1/models', { headers: { authorization: 'Bearer taas_x' } }), env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+async function publicKeysBinding(): Promise<string> {
+  const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+  return JSON.stringify({ 'kid-1': await exportJWK(publicKey) });
+}
+
+describe('edge entry (index.ts)', () => {
+  it('answers 503 in the JSON error shape under the default wrangler.toml bindings', async () => {
+    const response = await SELF.fetch('http://edge.test/v1/models', { headers: { authorization: 'Bearer taas_x' } });
+
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await response.json()).toEqual(unavailable);
+  });
+
+  it('answers 503 when the node has manifest keys but no NODE_PRIVATE_KEY', async () => {
+    const response = await callEntry({
+      EDGE_REGION: 'EU',
+      NODE_ID: 'node-test',
+      CONTROL_PLANE_URL: 'http://127.0.0.1:1',
+      MANIFEST_PUBLIC_KEYS: await publicKeysBinding(),
+    });
+
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual(unavailable);
+  });
+
+  const broken: { name: string; env: (keys: string) => Record<string, unknown> }[] = [
+    { name: 'NODE_PRIVATE_KEY that is not JSON', env: (keys) => ({ NODE_ID: 'n', CONTROL_PLANE_URL: 'http://127.0.0.1:1', MANIFEST_PUBLIC_KEYS: keys, NODE_PRIVATE_KEY: 'not json' }) },
+    { name: 'an unknown EDGE_REGION', env: (keys) => ({ EDGE_REGION: 'MARS', MANIFEST_PUBLIC_KEYS: keys }) },
+    { name: 'MANIFEST_PUBLIC_KEYS that is not JSON', env: () => ({ MANIFEST_PUBLIC_KEYS: '{' }) },
+    { name: 'no bindings at all', env: () => ({}) },
+  ];
+
+  it.each(broken)('answers 503 rather than crashing for $name', async ({ env }) => {
+    const response = await callEntry(env(await publicKeysBinding()));
+
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual(unavailable);
+  });
+});

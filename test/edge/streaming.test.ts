@@ -1,0 +1,130 @@
+// Streamed chat completions through the edge: events flow through as they arrive, the usage
+// chunk is forwarded only when the client asked for it, a mid-stream failure ends the stream with
+// an error event, and a client that goes away stops the supplier's stream.
+import { describe, expect, it } from 'vitest';
+import { deferred, within } from './support/deferred.ts';
+import { bodyProbe, stream, usageOf } from './support/fake-supplier.ts';
+import { chatBody, scenario } from './support/scenario.ts';
+import { sseReader, streamedText } from './support/sse.ts';
+
+interface Chunk {
+  choices: { delta?: { role?: string; content?: string } }[];
+  usage?: unknown;
+}
+
+const parse = (data: string) => JSON.parse(data) as Chunk;
+
+async function streamingScenario() {
+  const s = await scenario();
+  const route = s.model.routes[0]!;
+  const ask = (extra: Record<string, unknown> = {}) =>
+    s.edge.send('/v1/chat/completions', { key: s.key.token, body: chatBody(s.model.id, { stream: true, ...extra }) });
+  return { ...s, route, ask };
+}
+
+describe('edge streaming', () => {
+  it('forwards each event as it arrives, before the supplier has sent the rest', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    const release = deferred();
+    edge.supplier.script(route, stream({ contents: ['Hel', 'lo'], holdAfterFirst: release }));
+
+    const response = await within(ask(), 500, 'response headers');
+    const reader = sseReader(response);
+    const first = await within(reader.next(), 500, 'first event');
+
+    expect(parse(first!).choices[0]!.delta).toEqual({ role: 'assistant', content: '' });
+    release.resolve();
+    const rest = await reader.rest();
+    expect(streamedText(rest)).toBe('Hello');
+    expect(rest.at(-1)).toBe('[DONE]');
+  });
+
+  it('answers a stream as text/event-stream, uncached, naming the supplier used', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['x'] }));
+
+    const response = await ask();
+    await sseReader(response).rest();
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(response.headers.get('cache-control')).toBe('no-cache');
+    expect(response.headers.get('x-taas-supplier')).toBe(route.supplier_id);
+  });
+
+  it('does not forward the usage-only chunk when the client did not ask for include_usage, yet meters its usage', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['a', 'b', 'c'], usage: usageOf(21, 3) }));
+
+    const events = await sseReader(await ask()).rest();
+    await edge.settle();
+
+    expect(events.filter((e) => e !== '[DONE]').map(parse).filter((c) => c.usage !== undefined || c.choices.length === 0)).toEqual([]);
+    expect(events.at(-1)).toBe('[DONE]');
+    expect(streamedText(events)).toBe('abc');
+    expect(edge.events()).toHaveLength(1);
+    expect(edge.events()[0]).toMatchObject({ input_tokens: 21, output_tokens: 3, estimated: false });
+  });
+
+  it('forwards the usage chunk when the client asked for include_usage', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['a'], usage: usageOf(21, 1) }));
+
+    const events = await sseReader(await ask({ stream_options: { include_usage: true } })).rest();
+
+    const usageChunks = events.filter((e) => e !== '[DONE]').map(parse).filter((c) => c.usage !== undefined);
+    expect(usageChunks).toHaveLength(1);
+    expect(usageChunks[0]).toMatchObject({ choices: [], usage: usageOf(21, 1) });
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it('reassembles events the supplier splits across chunks, and still drops the usage chunk', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['split ', 'across ', 'chunks'], usage: usageOf(8, 3), chunkBytes: 7 }));
+
+    const events = await sseReader(await ask()).rest();
+    await edge.settle();
+
+    expect(streamedText(events)).toBe('split across chunks');
+    expect(events.filter((e) => e.includes('"usage"'))).toEqual([]);
+    expect(edge.events()[0]).toMatchObject({ input_tokens: 8, output_tokens: 3, estimated: false });
+  });
+
+  it('ends the client stream with an error event and no [DONE] when the supplier fails mid-stream', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['a', 'b', 'c'], failAfterEvents: 2 }));
+
+    const response = await ask();
+    const events = await within(sseReader(response).rest(), 1_000, 'stream end');
+
+    expect(response.status).toBe(200);
+    expect(events).not.toContain('[DONE]');
+    expect(streamedText(events.slice(0, -1))).toBe('a');
+    expect(JSON.parse(events.at(-1)!)).toEqual({
+      error: {
+        message: expect.any(String),
+        type: 'upstream_error',
+        code: 'upstream_failed',
+        param: null,
+        request_id: response.headers.get('x-request-id'),
+      },
+    });
+  });
+
+  it('cancels the supplier\'s stream when the client cancels its reader', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    const probe = bodyProbe();
+    const never = deferred();
+    edge.supplier.script(route, stream({ contents: ['a', 'b'], holdAfterFirst: never, probe }));
+
+    const reader = sseReader(await ask());
+    await within(reader.next(), 500, 'first event');
+    await reader.cancel(new Error('client went away'));
+    await edge.settle();
+
+    expect(probe.cancelled).toBe(true);
+    // The request still leaves exactly one usage event behind.
+    expect(edge.events()).toHaveLength(1);
+    never.resolve();
+  });
+});
