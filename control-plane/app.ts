@@ -6,10 +6,12 @@ import { bodyLimit } from 'hono/body-limit';
 import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import { adminAuth } from './admin-auth.ts';
+import { openApiDocument } from './api-spec.ts';
 import type { Database } from './db.ts';
 import type { Logger } from './log.ts';
 import type { ManifestPublisher } from './manifest/publisher.ts';
 import type { AppEnv } from './request-context.ts';
+import { API_SPECS } from './routes/all-specs.ts';
 import { edgeNodeRoutes } from './routes/edge-nodes.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { nodeApiRoutes } from './routes/node-api.ts';
@@ -48,6 +50,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
     await deps.db.query('SELECT 1');
     return c.json({ ok: true });
   });
+  const openApi = openApiDocument(API_SPECS, { title: 'TaaS gateway control plane', version: '0.1.0' });
+  app.get('/openapi.json', (c) => c.json(openApi));
 
   const manage = new Hono<AppEnv>()
     .use(

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ApiError } from '../../shared/errors.ts';
 import { writeAudit } from '../audit.ts';
 import { isPlatformOwner } from '../authz.ts';
+import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
 import { findEdgeNode, insertEdgeNode, type EdgeNodeRow } from '../sql/edge-nodes.ts';
@@ -20,11 +21,15 @@ const PublicEd25519Jwk = z.strictObject({
   use: z.literal('sig').optional(),
 });
 
-const RegisterNode = z.strictObject({
+export const RegisterNode = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -; at most 64'),
   name: z.string().max(200).default(''),
   public_key_jwk: PublicEd25519Jwk,
 });
+
+export const edgeNodeSpecs: ApiSpec[] = [
+  { method: 'post', path: '/v1/manage/edge-nodes', summary: "Register an edge node's Ed25519 public key (platform owner)", tag: 'edge nodes', access: 'admin', body: RegisterNode, success: { status: 201, description: 'The node' } },
+];
 
 function present(node: EdgeNodeRow) {
   return {

@@ -9,6 +9,7 @@ import { Region } from '../../shared/manifest.ts';
 import type { Principal } from '../admin-auth.ts';
 import { writeAudit } from '../audit.ts';
 import { keyScope } from '../authz.ts';
+import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import { PageQuery, toPage } from '../pagination.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
@@ -20,7 +21,7 @@ const Names = z.array(z.string().min(1).max(200)).max(100);
 
 // Strict: a policy field this version does not enforce yet (budgets, rate limits) is refused
 // with a 422 instead of being silently accepted and ignored.
-const CreateKey = z.strictObject({
+export const CreateKey = z.strictObject({
   name: z.string().trim().min(1).max(200),
   org_id: z.uuid().optional(),
   owner_user_id: z.uuid().optional(),
@@ -30,7 +31,14 @@ const CreateKey = z.strictObject({
   expires_at: z.iso.datetime({ offset: true }).optional(),
 });
 
-const ListKeys = PageQuery.extend({ org_id: z.uuid().optional() });
+export const ListKeys = PageQuery.extend({ org_id: z.uuid().optional() });
+
+export const keySpecs: ApiSpec[] = [
+  { method: 'post', path: '/v1/manage/keys', summary: 'Create an API key; the raw key is in this response only', tag: 'keys', access: 'admin', body: CreateKey, success: { status: 201, description: 'The key, with `key` shown once' } },
+  { method: 'get', path: '/v1/manage/keys', summary: 'List API keys of an org (prefix only)', tag: 'keys', access: 'admin', query: ListKeys, success: { status: 200, description: 'A page of keys' } },
+  { method: 'get', path: '/v1/manage/keys/:id', summary: 'Read an API key (prefix only)', tag: 'keys', access: 'admin', success: { status: 200, description: 'The key' } },
+  { method: 'post', path: '/v1/manage/keys/:id/revoke', summary: 'Revoke an API key (idempotent)', tag: 'keys', access: 'admin', success: { status: 200, description: 'The revoked key' } },
+];
 
 function present(key: KeyRow) {
   return {

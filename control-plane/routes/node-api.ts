@@ -7,6 +7,7 @@ import { importJWK, type CryptoKey } from 'jose';
 import { ApiError } from '../../shared/errors.ts';
 import { verifyNodeToken } from '../../shared/node-token.ts';
 import { UsageBatch } from '../../shared/usage.ts';
+import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import type { ManifestPublisher } from '../manifest/publisher.ts';
 import type { AppEnv } from '../request-context.ts';
@@ -15,6 +16,11 @@ import { ingestUsage } from '../usage-ingest.ts';
 import { parseJsonBody } from '../validation.ts';
 
 const MAX_USAGE_BODY_BYTES = 4 * 1024 * 1024;
+
+export const nodeApiSpecs: ApiSpec[] = [
+  { method: 'get', path: '/node/v1/manifest', summary: 'The signed manifest (compact JWS); 304 with If-None-Match when unchanged', tag: 'node API', access: 'node', success: { status: 200, description: 'application/jose' } },
+  { method: 'post', path: '/node/v1/usage', summary: 'Ingest a batch of usage events, idempotent by event id', tag: 'node API', access: 'node', body: UsageBatch, success: { status: 200, description: 'Counts of accepted, duplicate and rejected events' } },
+];
 
 function nodeAuth(db: Database, now: () => Date): MiddlewareHandler<AppEnv> {
   // The key is read on every call (one indexed row), so disabling a node takes effect at once.

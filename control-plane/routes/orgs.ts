@@ -6,6 +6,7 @@ import { ApiError } from '../../shared/errors.ts';
 import { uuidv7 } from '../../shared/ids.ts';
 import { writeAudit } from '../audit.ts';
 import { canSeeOrg, isPlatformStaff } from '../authz.ts';
+import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import { PageQuery, toPage } from '../pagination.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
@@ -13,7 +14,13 @@ import { bumpManifestVersion } from '../sql/manifest.ts';
 import { findOrg, insertOrg, listOrgs, type OrgRow } from '../sql/orgs.ts';
 import { parseJsonBody, parseQuery, pathUuid } from '../validation.ts';
 
-const CreateOrg = z.strictObject({ name: z.string().trim().min(1).max(200) });
+export const CreateOrg = z.strictObject({ name: z.string().trim().min(1).max(200) });
+
+export const orgSpecs: ApiSpec[] = [
+  { method: 'post', path: '/v1/manage/orgs', summary: 'Create an org (platform staff)', tag: 'orgs', access: 'admin', body: CreateOrg, success: { status: 201, description: 'The org' } },
+  { method: 'get', path: '/v1/manage/orgs', summary: 'List the orgs the caller may see', tag: 'orgs', access: 'admin', query: PageQuery, success: { status: 200, description: 'A page of orgs' } },
+  { method: 'get', path: '/v1/manage/orgs/:id', summary: 'Read an org', tag: 'orgs', access: 'admin', success: { status: 200, description: 'The org' } },
+];
 
 function present(org: OrgRow) {
   return { object: 'org' as const, id: org.id, name: org.name, status: org.status, created_at: org.created_at.toISOString() };

@@ -1,0 +1,15 @@
+// Every route of the control plane with its spec: the OpenAPI document and the route-walk tests
+// read this list; a test fails when it and the app's own routes disagree.
+
+import type { ApiSpec } from '../api-spec.ts';
+import { edgeNodeSpecs } from './edge-nodes.ts';
+import { keySpecs } from './keys.ts';
+import { nodeApiSpecs } from './node-api.ts';
+import { orgSpecs } from './orgs.ts';
+
+const serviceSpecs: ApiSpec[] = [
+  { method: 'get', path: '/healthz', summary: 'Liveness, with a database round trip', tag: 'service', access: 'public', success: { status: 200, description: '{ok: true}' } },
+  { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'service', access: 'public', success: { status: 200, description: 'OpenAPI 3.1' } },
+];
+
+export const API_SPECS: readonly ApiSpec[] = [...serviceSpecs, ...orgSpecs, ...keySpecs, ...edgeNodeSpecs, ...nodeApiSpecs];
