@@ -24,3 +24,27 @@ export function formatUsd(micros: Micros): string {
   const abs = Math.abs(micros);
   return `${sign}${Math.floor(abs / MICROS_PER_USD)}.${String(abs % MICROS_PER_USD).padStart(6, '0')}`;
 }
+
+/**
+ * USD as people write it (a JSON number such as 500.00) to integer µUSD, exactly: at most six
+ * decimals, never negative, never beyond safe integers. Null when the value is not such an amount.
+ * Parsed from the number's shortest decimal form, so 0.1 becomes 100_000 and not 100_000.0000001.
+ */
+export function usdToMicros(usd: number): Micros | null {
+  if (!Number.isFinite(usd) || usd < 0) return null;
+  const text = usd.toString();
+  if (/e/i.test(text)) {
+    // Exponent forms: only tiny or huge numbers print this way; accept them when exact.
+    const micros = usd * MICROS_PER_USD;
+    return Number.isSafeInteger(micros) && micros / MICROS_PER_USD === usd ? micros : null;
+  }
+  const [whole, fraction = ''] = text.split('.');
+  if (fraction.length > 6) return null;
+  const micros = Number(whole) * MICROS_PER_USD + Number(fraction.padEnd(6, '0'));
+  return Number.isSafeInteger(micros) ? micros : null;
+}
+
+/** µUSD back to a USD number for JSON answers (exact for every amount below ~$9 billion). */
+export function microsToUsd(micros: Micros): number {
+  return micros / MICROS_PER_USD;
+}

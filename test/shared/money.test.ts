@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatUsd, tokenCostMicros } from '../../shared/money.ts';
+import { formatUsd, microsToUsd, tokenCostMicros, usdToMicros } from '../../shared/money.ts';
 
 describe('money in integer micro-USD', () => {
   it('prices tokens per million, rounding half up once per line', () => {
@@ -24,5 +24,26 @@ describe('money in integer micro-USD', () => {
   it('formats for display without floats', () => {
     expect(formatUsd(95_238_095)).toBe('95.238095');
     expect(formatUsd(-5)).toBe('-0.000005');
+  });
+});
+
+describe('USD amounts in the API', () => {
+  it('converts USD numbers with up to six decimals to exact micro-USD', () => {
+    expect(usdToMicros(500)).toBe(500_000_000);
+    expect(usdToMicros(500.0)).toBe(500_000_000);
+    expect(usdToMicros(0.1)).toBe(100_000);
+    expect(usdToMicros(95.238095)).toBe(95_238_095);
+    expect(usdToMicros(0.000001)).toBe(1);
+    expect(usdToMicros(0)).toBe(0);
+    expect(microsToUsd(95_238_095)).toBe(95.238095);
+  });
+
+  it('refuses more than six decimals, negatives, non-finite and unsafe amounts', () => {
+    expect(usdToMicros(0.0000001)).toBeNull();
+    expect(usdToMicros(1.2345678)).toBeNull();
+    expect(usdToMicros(-1)).toBeNull();
+    expect(usdToMicros(Number.NaN)).toBeNull();
+    expect(usdToMicros(Number.POSITIVE_INFINITY)).toBeNull();
+    expect(usdToMicros(1e12)).toBeNull();
   });
 });
