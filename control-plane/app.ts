@@ -7,6 +7,7 @@ import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import { adminAuth } from './admin-auth.ts';
 import { openApiDocument } from './api-spec.ts';
+import { idempotency } from './idempotency.ts';
 import type { Database } from './db.ts';
 import type { Logger } from './log.ts';
 import type { ManifestPublisher } from './manifest/publisher.ts';
@@ -63,6 +64,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
       }),
     )
     .use(adminAuth(deps.db))
+    .use(idempotency(deps.db))
     .route('/orgs', orgRoutes(deps))
     .route('/keys', keyRoutes(deps))
     .route('/edge-nodes', edgeNodeRoutes(deps));

@@ -13,16 +13,20 @@ function firstIssue(error: z.ZodError): ApiError {
   return new ApiError('validation_failed', message, param ? { param } : {});
 }
 
-export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
-  const type = c.req.header('content-type') ?? '';
-  if (!/^application\/json\b/i.test(type)) {
-    throw new ApiError('unsupported_media_type', 'Send the body as application/json.');
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(await c.req.text());
-  } catch {
-    throw new ApiError('invalid_json', 'The request body is not valid JSON.');
+/** `optional`: an empty body stands for `{}` (actions whose fields all have defaults). */
+export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, options: { optional?: boolean } = {}): Promise<z.infer<S>> {
+  const text = await c.req.text();
+  let raw: unknown = {};
+  if (!(options.optional && text.trim() === '')) {
+    const type = c.req.header('content-type') ?? '';
+    if (!/^application\/json\b/i.test(type)) {
+      throw new ApiError('unsupported_media_type', 'Send the body as application/json.');
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new ApiError('invalid_json', 'The request body is not valid JSON.');
+    }
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw firstIssue(parsed.error);

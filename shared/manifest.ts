@@ -17,6 +17,14 @@ export type Region = z.infer<typeof Region>;
 export const SupplierFormat = z.enum(['openai', 'anthropic']);
 export type SupplierFormat = z.infer<typeof SupplierFormat>;
 
+const Budget = z.object({
+  limit_micros: z.number().int().nonnegative(),
+  period: z.enum(['daily', 'monthly', 'cumulative']),
+});
+export type Budget = z.infer<typeof Budget>;
+
+// Fields added after format 1 shipped default to null, so an edge accepts manifests from a control
+// plane that does not send them yet (README: "change the manifest format, edge first").
 const KeyEntry = z.object({
   id: z.string(),
   org_id: z.string(),
@@ -24,8 +32,13 @@ const KeyEntry = z.object({
   allowed_models: z.array(z.string()),
   allowed_regions: z.array(Region),
   allowed_suppliers: z.array(z.string()),
-  /** Unix seconds; null = never. */
+  /** Unix seconds; null = never. A rotated key's previous secret carries its overlap's end here. */
   expires_at: z.number().int().nullable(),
+  budget: Budget.nullable().default(null),
+  /** The owner's per-user budget in this org; enforced beside the key's own. */
+  owner_budget: Budget.nullable().default(null),
+  rate_limit_rpm: z.number().int().positive().nullable().default(null),
+  rate_limit_tpm: z.number().int().positive().nullable().default(null),
 });
 export type KeyEntry = z.infer<typeof KeyEntry>;
 

@@ -1,9 +1,37 @@
 // Builds the manifest payload from one consistent snapshot of the database.
 
-import type { ManifestPayload, ModelEntry, Region } from '../../shared/manifest.ts';
+import type { Budget, KeyEntry, ManifestPayload, ModelEntry, Region } from '../../shared/manifest.ts';
 import { MANIFEST_FORMAT } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
-import { listCatalog, listLiveKeys, listOrgStates, readManifestVersion } from '../sql/manifest.ts';
+import { listCatalog, listLiveKeys, listOrgStates, readManifestVersion, type ManifestKeyRow } from '../sql/manifest.ts';
+
+function budget(limit: string | null, period: Budget['period'] | null): Budget | null {
+  return limit === null || period === null ? null : { limit_micros: Number(limit), period };
+}
+
+/** A key's entry under its hash, and under its previous secret's hash during a rotation overlap. */
+function keyEntries(k: ManifestKeyRow): [string, KeyEntry][] {
+  const expiresAt = k.expires_at === null ? null : Number(k.expires_at);
+  const entry: KeyEntry = {
+    id: k.id,
+    org_id: k.org_id,
+    owner_id: k.owner_user_id,
+    allowed_models: k.allowed_models,
+    allowed_regions: k.allowed_regions as Region[],
+    allowed_suppliers: k.allowed_suppliers,
+    expires_at: expiresAt,
+    budget: budget(k.budget_limit_micros, k.budget_period),
+    owner_budget: budget(k.owner_budget_limit_micros, k.owner_budget_period),
+    rate_limit_rpm: k.rate_limit_rpm,
+    rate_limit_tpm: k.rate_limit_tpm,
+  };
+  if (k.previous_key_hash === null || k.previous_expires_at === null) return [[k.key_hash, entry]];
+  const previousEnd = Number(k.previous_expires_at);
+  return [
+    [k.key_hash, entry],
+    [k.previous_key_hash, { ...entry, expires_at: expiresAt === null ? previousEnd : Math.min(expiresAt, previousEnd) }],
+  ];
+}
 
 export async function buildManifest(
   db: Database,
@@ -53,20 +81,7 @@ export async function buildManifest(
     version,
     issued_at: options.nowSeconds,
     expires_at: options.nowSeconds + options.ttlSeconds,
-    keys: Object.fromEntries(
-      keys.map((k) => [
-        k.key_hash,
-        {
-          id: k.id,
-          org_id: k.org_id,
-          owner_id: k.owner_user_id,
-          allowed_models: k.allowed_models,
-          allowed_regions: k.allowed_regions as Region[],
-          allowed_suppliers: k.allowed_suppliers,
-          expires_at: k.expires_at === null ? null : Number(k.expires_at),
-        },
-      ]),
-    ),
+    keys: Object.fromEntries(keys.flatMap(keyEntries)),
     orgs: Object.fromEntries(orgs.map((o) => [o.id, { status: o.status }])),
     models,
   };

@@ -11,33 +11,48 @@ export type KeyRow = {
   allowed_models: string[];
   allowed_regions: string[];
   allowed_suppliers: string[];
+  budget_limit_micros: string | null;
+  budget_period: 'daily' | 'monthly' | 'cumulative' | null;
+  rate_limit_rpm: number | null;
+  rate_limit_tpm: number | null;
   status: 'active' | 'revoked';
   created_at: Date;
   expires_at: Date | null;
   revoked_at: Date | null;
+  rotated_at: Date | null;
+  previous_key_expires_at: Date | null;
 };
 
 const COLUMNS = `id, org_id, owner_user_id, name, prefix, allowed_models, allowed_regions, allowed_suppliers,
-                 status, created_at, expires_at, revoked_at`;
+                 budget_limit_micros::text, budget_period, rate_limit_rpm, rate_limit_tpm,
+                 status, created_at, expires_at, revoked_at, rotated_at, previous_key_expires_at`;
 
-export interface NewKey {
-  id: string;
-  orgId: string;
-  ownerUserId: string | null;
+/** The policy fields of a key, as PATCH replaces them. */
+export interface KeyPolicyFields {
   name: string;
-  keyHash: string;
-  prefix: string;
   allowedModels: string[];
   allowedRegions: string[];
   allowedSuppliers: string[];
+  budgetLimitMicros: number | null;
+  budgetPeriod: 'daily' | 'monthly' | 'cumulative' | null;
+  rateLimitRpm: number | null;
+  rateLimitTpm: number | null;
   expiresAt: string | null;
+}
+
+export interface NewKey extends KeyPolicyFields {
+  id: string;
+  orgId: string;
+  ownerUserId: string | null;
+  keyHash: string;
+  prefix: string;
 }
 
 export async function insertKey(db: Queryable, key: NewKey): Promise<KeyRow> {
   const { rows } = await db.query<KeyRow>(
     `INSERT INTO api_keys (id, org_id, owner_user_id, name, key_hash, prefix, allowed_models, allowed_regions,
-                           allowed_suppliers, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${COLUMNS}`,
+                           allowed_suppliers, expires_at, budget_limit_micros, budget_period, rate_limit_rpm, rate_limit_tpm)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ${COLUMNS}`,
     [
       key.id,
       key.orgId,
@@ -49,9 +64,65 @@ export async function insertKey(db: Queryable, key: NewKey): Promise<KeyRow> {
       key.allowedRegions,
       key.allowedSuppliers,
       key.expiresAt,
+      key.budgetLimitMicros,
+      key.budgetPeriod,
+      key.rateLimitRpm,
+      key.rateLimitTpm,
     ],
   );
   return rows[0]!;
+}
+
+export async function updateKeyPolicy(db: Queryable, id: string, p: KeyPolicyFields): Promise<KeyRow> {
+  const { rows } = await db.query<KeyRow>(
+    `UPDATE api_keys SET name = $2, allowed_models = $3, allowed_regions = $4, allowed_suppliers = $5,
+            budget_limit_micros = $6, budget_period = $7, rate_limit_rpm = $8, rate_limit_tpm = $9, expires_at = $10
+      WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, p.name, p.allowedModels, p.allowedRegions, p.allowedSuppliers, p.budgetLimitMicros, p.budgetPeriod, p.rateLimitRpm, p.rateLimitTpm, p.expiresAt],
+  );
+  return rows[0]!;
+}
+
+/** A new secret; the current one stays valid until `previousExpiresAt` (null: it stops now). */
+export async function rotateKeySecret(
+  db: Queryable,
+  id: string,
+  secret: { keyHash: string; prefix: string; previousExpiresAt: string | null },
+): Promise<KeyRow> {
+  const { rows } = await db.query<KeyRow>(
+    `UPDATE api_keys
+        SET previous_key_hash = CASE WHEN $4::timestamptz IS NULL THEN NULL ELSE key_hash END,
+            previous_key_expires_at = $4::timestamptz,
+            key_hash = $2, prefix = $3, rotated_at = now()
+      WHERE id = $1 RETURNING ${COLUMNS}`,
+    [id, secret.keyHash, secret.prefix, secret.previousExpiresAt],
+  );
+  return rows[0]!;
+}
+
+/** The owner's per-user limits in an org, or null when the user is not a member of it. */
+export async function findOwnerLimits(db: Queryable, orgId: string, userId: string) {
+  const { rows } = await db.query<{
+    budget_limit_micros: string | null;
+    budget_period: 'daily' | 'monthly' | 'cumulative' | null;
+    allowed_models: string[];
+    allowed_regions: string[];
+    allowed_suppliers: string[];
+  }>(
+    `SELECT budget_limit_micros::text, budget_period, allowed_models, allowed_regions, allowed_suppliers
+       FROM org_members WHERE org_id = $1 AND user_id = $2`,
+    [orgId, userId],
+  );
+  const row = rows[0];
+  return row
+    ? {
+        allowedModels: row.allowed_models,
+        allowedRegions: row.allowed_regions,
+        allowedSuppliers: row.allowed_suppliers,
+        budgetLimitMicros: row.budget_limit_micros === null ? null : Number(row.budget_limit_micros),
+        budgetPeriod: row.budget_period,
+      }
+    : null;
 }
 
 export async function findKey(db: Queryable, id: string, options: { forUpdate?: boolean } = {}): Promise<KeyRow | null> {

@@ -12,23 +12,46 @@ export async function readManifestVersion(db: Queryable): Promise<number> {
   return Number(rows[0]!.version);
 }
 
+type BudgetPeriod = 'daily' | 'monthly' | 'cumulative';
+
 export type ManifestKeyRow = {
   id: string;
   org_id: string;
   owner_user_id: string | null;
   key_hash: string;
+  /** Epoch seconds as text (bigint); null = no end. */
+  expires_at: string | null;
+  previous_key_hash: string | null;
+  previous_expires_at: string | null;
   allowed_models: string[];
   allowed_regions: string[];
   allowed_suppliers: string[];
-  expires_at: string | null;
+  budget_limit_micros: string | null;
+  budget_period: BudgetPeriod | null;
+  rate_limit_rpm: number | null;
+  rate_limit_tpm: number | null;
+  owner_budget_limit_micros: string | null;
+  owner_budget_period: BudgetPeriod | null;
 };
 
+/**
+ * Keys that may authenticate now: active, unexpired, and (when owned) owned by an active user who
+ * is still a member of the key's org — disabling a user or removing a membership stops their keys.
+ */
 export async function listLiveKeys(db: Queryable): Promise<ManifestKeyRow[]> {
   const { rows } = await db.query<ManifestKeyRow>(
-    `SELECT id, org_id, owner_user_id, key_hash, allowed_models, allowed_regions, allowed_suppliers,
-            floor(extract(epoch FROM expires_at))::bigint::text AS expires_at
-       FROM api_keys
-      WHERE status = 'active' AND (expires_at IS NULL OR expires_at > now())`,
+    `SELECT k.id, k.org_id, k.owner_user_id, k.key_hash,
+            floor(extract(epoch FROM k.expires_at))::bigint::text AS expires_at,
+            CASE WHEN k.previous_key_expires_at > now() THEN k.previous_key_hash END AS previous_key_hash,
+            floor(extract(epoch FROM k.previous_key_expires_at))::bigint::text AS previous_expires_at,
+            k.allowed_models, k.allowed_regions, k.allowed_suppliers,
+            k.budget_limit_micros::text, k.budget_period, k.rate_limit_rpm, k.rate_limit_tpm,
+            m.budget_limit_micros::text AS owner_budget_limit_micros, m.budget_period AS owner_budget_period
+       FROM api_keys k
+       LEFT JOIN users u ON u.id = k.owner_user_id
+       LEFT JOIN org_members m ON m.org_id = k.org_id AND m.user_id = k.owner_user_id
+      WHERE k.status = 'active' AND (k.expires_at IS NULL OR k.expires_at > now())
+        AND (k.owner_user_id IS NULL OR (u.status = 'active' AND m.user_id IS NOT NULL))`,
   );
   return rows;
 }

@@ -19,6 +19,10 @@ function payload(overrides: Partial<ManifestPayload> = {}): ManifestPayload {
         allowed_regions: ['EU'],
         allowed_suppliers: [],
         expires_at: null,
+        budget: null,
+        owner_budget: null,
+        rate_limit_rpm: null,
+        rate_limit_tpm: null,
       },
     },
     orgs: { '0190a000-0000-7000-8000-000000000002': { status: 'active' } },
@@ -51,7 +55,7 @@ describe('manifest signing and verification', () => {
     const jws = await signManifest(payload(), signer);
     const [h, p, s] = jws.split('.');
     const bytes = base64url.decode(p!);
-    bytes[10] ^= 0x01;
+    bytes[10] = bytes[10]! ^ 0x01;
     const result = await verifyManifest(`${h}.${base64url.encode(bytes)}.${s}`, { publicKeys, nowSeconds: NOW });
     expect(result).toEqual({ ok: false, reason: 'bad_signature' });
   });
@@ -60,7 +64,7 @@ describe('manifest signing and verification', () => {
     const jws = await signManifest(payload(), signer);
     const [h, p, s] = jws.split('.');
     const sig = base64url.decode(s!);
-    sig[0] ^= 0x80;
+    sig[0] = sig[0]! ^ 0x80;
     expect(await verifyManifest(`${h}.${p}.${base64url.encode(sig)}`, { publicKeys, nowSeconds: NOW })).toEqual({ ok: false, reason: 'bad_signature' });
   });
 
@@ -127,5 +131,13 @@ describe('manifest signing and verification', () => {
       .sign(signer.privateKey);
     expect(await verifyManifest(bad, { publicKeys, nowSeconds: NOW })).toEqual({ ok: false, reason: 'bad_payload' });
     expect(await verifyManifest('not-a-jws', { publicKeys, nowSeconds: NOW })).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('accepts a manifest from a control plane that does not send the newer key fields yet', async () => {
+    const { budget: _b, owner_budget: _o, rate_limit_rpm: _r, rate_limit_tpm: _t, ...older } = payload().keys['a'.repeat(64)]!;
+    const jws = await signManifest({ ...payload(), keys: { ['a'.repeat(64)]: older } } as ManifestPayload, signer);
+    const result = await verifyManifest(jws, { publicKeys, nowSeconds: NOW });
+    if (!result.ok) throw new Error(result.reason);
+    expect(result.manifest.keys['a'.repeat(64)]).toMatchObject({ budget: null, owner_budget: null, rate_limit_rpm: null, rate_limit_tpm: null });
   });
 });

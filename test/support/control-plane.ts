@@ -4,6 +4,7 @@
 import { generateKeyPair, exportJWK, type CryptoKey } from 'jose';
 import { generateToken, hashToken, tokenDisplayPrefix } from '../../shared/api-key.ts';
 import { uuidv7 } from '../../shared/ids.ts';
+import { verifyManifest, type ManifestPayload } from '../../shared/manifest.ts';
 import { signNodeToken } from '../../shared/node-token.ts';
 import { createControlPlaneApp } from '../../control-plane/app.ts';
 import { bootstrapOwner } from '../../control-plane/bootstrap.ts';
@@ -23,6 +24,8 @@ export interface Harness {
   request(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
   addUser(options: { orgId?: string; orgRole?: OrgRole; platformRole?: PlatformRole }): Promise<{ userId: string; token: string }>;
   seedModels(models: DemoModel[], supplier?: { id: string; region: 'EU' | 'US' | 'APAC' }): Promise<void>;
+  /** The manifest edges would get now, verified with the harness's public key. */
+  manifest(): Promise<ManifestPayload>;
   close(): Promise<void>;
 }
 
@@ -82,6 +85,12 @@ export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Har
         supplier: { id: supplier.id, name: supplier.id, format: 'openai', baseUrl: 'http://127.0.0.1:9/v1', region: supplier.region },
         models,
       });
+    },
+    async manifest() {
+      const res = await request('GET', '/node/v1/manifest', { headers: { authorization: `Bearer ${await signNodeToken(nodeId, nodeKeys.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) })}` } });
+      const verified = await verifyManifest(await res.text(), { publicKeys: { test: signing.publicKey }, nowSeconds: Math.floor(Date.now() / 1000) });
+      if (!verified.ok) throw new Error(`manifest rejected: ${verified.reason}`);
+      return verified.manifest;
     },
     close: () => testDb.drop(),
   };

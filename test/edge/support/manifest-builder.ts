@@ -48,6 +48,10 @@ export async function mintKey(overrides: Partial<KeyEntry> = {}): Promise<Minted
       allowed_regions: [],
       allowed_suppliers: [],
       expires_at: null,
+      budget: null,
+      owner_budget: null,
+      rate_limit_rpm: null,
+      rate_limit_tpm: null,
       ...overrides,
     },
   };

@@ -1,0 +1,172 @@
+// Keys with their full policy: budgets, limits, expiry, PATCH, rotation with overlap, and how
+// each change reaches the manifest; Idempotency-Key on creation.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashToken } from '../../shared/api-key.ts';
+import { createHarness, type Harness } from '../support/control-plane.ts';
+
+let h: Harness;
+let orgId: string;
+
+beforeAll(async () => {
+  h = await createHarness();
+  orgId = ((await (await h.request('POST', '/v1/manage/orgs', { token: h.ownerToken, body: { name: 'Keys' } })).json()) as { id: string }).id;
+}, 60_000);
+afterAll(() => h?.close());
+
+type Key = Record<string, unknown> & { id: string; key: string };
+const create = async (body: Record<string, unknown>, token = h.ownerToken) => h.request('POST', '/v1/manage/keys', { token, body: { org_id: orgId, ...body } });
+const auditRows = async (id: string) => (await h.testDb.db.query('SELECT action, before, after FROM audit_log WHERE target_id = $1 ORDER BY id', [id])).rows;
+
+describe('key policy', () => {
+  it('accepts the TaaS body of PRODUCT.md and answers money as USD and exact micro-USD', async () => {
+    const res = await create({ name: 'prod-eu-finance', allowed_models: ['gpt-4o', 'claude-sonnet-4-5'], allowed_regions: ['EU'], budget_limit: 500.0, budget_period: 'monthly', rate_limit_rpm: 200 });
+    expect(res.status).toBe(201);
+    const key = (await res.json()) as Key;
+    expect(key).toMatchObject({ budget_limit: 500, budget_limit_micros: 500_000_000, budget_period: 'monthly', rate_limit_rpm: 200, rate_limit_tpm: null });
+    const entry = (await h.manifest()).keys[await hashToken(key.key)];
+    expect(entry).toMatchObject({ budget: { limit_micros: 500_000_000, period: 'monthly' }, rate_limit_rpm: 200, allowed_regions: ['EU'] });
+  });
+
+  it('refuses a budget without its period, fractions of a micro-dollar and negative limits', async () => {
+    for (const [body, param] of [
+      [{ budget_limit: 5 }, 'budget_period'],
+      [{ budget_period: 'daily' }, 'budget_period'],
+      [{ budget_limit: 0.0000001, budget_period: 'daily' }, 'budget_limit'],
+      [{ budget_limit: -1, budget_period: 'daily' }, 'budget_limit'],
+      [{ rate_limit_rpm: 0 }, 'rate_limit_rpm'],
+      [{ rate_limit_tpm: 1.5 }, 'rate_limit_tpm'],
+    ] as const) {
+      const res = await create({ name: 'bad', ...body });
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(((await res.json()) as { error: { param: string } }).error.param).toBe(param);
+    }
+  });
+
+  it("keeps a member's key within the member's own limits", async () => {
+    const member = await h.addUser({ orgId, orgRole: 'user' });
+    await h.testDb.db.query(
+      "UPDATE org_members SET allowed_models = '{m1,m2}', budget_limit_micros = 100000000, budget_period = 'monthly' WHERE user_id = $1",
+      [member.userId],
+    );
+    const narrowed = (await (await create({ name: 'narrow' }, member.token)).json()) as Key;
+    expect(narrowed.allowed_models).toEqual(['m1', 'm2']);
+    const beyond = await create({ name: 'beyond', allowed_models: ['m1', 'm3'] }, member.token);
+    expect(beyond.status).toBe(422);
+    expect(((await beyond.json()) as { error: { param: string } }).error.param).toBe('allowed_models');
+    const richer = await create({ name: 'richer', budget_limit: 100.01, budget_period: 'daily' }, member.token);
+    expect(richer.status).toBe(422);
+    // An admin creating a key for the member is held to the same limits.
+    const byAdmin = await create({ name: 'by admin', owner_user_id: member.userId, allowed_models: ['m3'] });
+    expect(byAdmin.status).toBe(422);
+    const within = await create({ name: 'within', budget_limit: 100, budget_period: 'monthly' }, member.token);
+    expect(within.status).toBe(201);
+    expect((await h.manifest()).keys[await hashToken(((await within.json()) as Key).key)]).toMatchObject({
+      owner_budget: { limit_micros: 100_000_000, period: 'monthly' },
+    });
+  });
+});
+
+describe('changing a key', () => {
+  it('patches only the fields sent, clears with null, audits before and after, and republishes', async () => {
+    const key = (await (await create({ name: 'patch me', budget_limit: 10, budget_period: 'daily', rate_limit_rpm: 5 })).json()) as Key;
+    const res = await h.request('PATCH', `/v1/manage/keys/${key.id}`, { token: h.ownerToken, body: { name: 'patched', rate_limit_rpm: null, allowed_regions: ['US'] } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ name: 'patched', rate_limit_rpm: null, allowed_regions: ['US'], budget_limit: 10, budget_period: 'daily' });
+    const rows = await auditRows(key.id);
+    expect(rows.map((r) => r.action)).toEqual(['api_key.create', 'api_key.update']);
+    expect(rows[1]!.before).toMatchObject({ name: 'patch me', rate_limit_rpm: 5 });
+    expect(rows[1]!.after).toMatchObject({ name: 'patched', rate_limit_rpm: null });
+    expect((await h.manifest()).keys[await hashToken(key.key)]).toMatchObject({ allowed_regions: ['US'], rate_limit_rpm: null });
+  });
+
+  it('refuses an empty or invalid patch and changes nothing', async () => {
+    const key = (await (await create({ name: 'stable' })).json()) as Key;
+    for (const body of [{}, { budget_limit: 5 }, { expires_at: '2000-01-01T00:00:00Z' }, { org_id: orgId }]) {
+      expect((await h.request('PATCH', `/v1/manage/keys/${key.id}`, { token: h.ownerToken, body })).status, JSON.stringify(body)).toBe(422);
+    }
+    expect((await auditRows(key.id)).map((r) => r.action)).toEqual(['api_key.create']);
+  });
+
+  it('refuses to change a revoked key', async () => {
+    const key = (await (await create({ name: 'gone' })).json()) as Key;
+    await h.request('POST', `/v1/manage/keys/${key.id}/revoke`, { token: h.ownerToken });
+    expect((await h.request('PATCH', `/v1/manage/keys/${key.id}`, { token: h.ownerToken, body: { name: 'x' } })).status).toBe(409);
+    expect((await h.request('POST', `/v1/manage/keys/${key.id}/rotate`, { token: h.ownerToken })).status).toBe(409);
+  });
+
+  it('rotates to a new secret while the old one works until the overlap ends', async () => {
+    const key = (await (await create({ name: 'rotate me' })).json()) as Key;
+    const res = await h.request('POST', `/v1/manage/keys/${key.id}/rotate`, { token: h.ownerToken, body: { overlap_seconds: 600 } });
+    expect(res.status).toBe(200);
+    const rotated = (await res.json()) as Key & { previous_key_expires_at: string };
+    expect(rotated.key).toMatch(/^taas_/);
+    expect(rotated.key).not.toBe(key.key);
+    expect(rotated.id).toBe(key.id);
+    const manifest = await h.manifest();
+    const current = manifest.keys[await hashToken(rotated.key)]!;
+    const previous = manifest.keys[await hashToken(key.key)]!;
+    expect(current.id).toBe(key.id);
+    expect(previous.id).toBe(key.id);
+    expect(previous.expires_at).toBe(Math.floor(Date.parse(rotated.previous_key_expires_at) / 1000));
+    expect(current.expires_at).toBeNull();
+
+    const again = (await (await h.request('POST', `/v1/manage/keys/${key.id}/rotate`, { token: h.ownerToken, body: { overlap_seconds: 0 } })).json()) as Key;
+    const after = await h.manifest();
+    expect(after.keys[await hashToken(again.key)]).toBeDefined();
+    expect(after.keys[await hashToken(rotated.key)]).toBeUndefined();
+    expect(after.keys[await hashToken(key.key)]).toBeUndefined();
+    expect((await auditRows(key.id)).map((r) => r.action)).toEqual(['api_key.create', 'api_key.rotate', 'api_key.rotate']);
+    const everything = await h.testDb.db.query('SELECT (SELECT json_agg(k) FROM api_keys k)::text || (SELECT json_agg(a) FROM audit_log a)::text AS t');
+    for (const raw of [key.key, rotated.key, again.key]) expect(everything.rows[0]!.t).not.toContain(raw);
+  });
+
+  it("drops the keys of a disabled user and of a removed member from the manifest", async () => {
+    const alice = await h.addUser({ orgId, orgRole: 'user' });
+    const bob = await h.addUser({ orgId, orgRole: 'user' });
+    const aliceKey = (await (await create({ name: 'alice' }, alice.token)).json()) as Key;
+    const bobKey = (await (await create({ name: 'bob' }, bob.token)).json()) as Key;
+    expect((await h.manifest()).keys[await hashToken(aliceKey.key)]).toBeDefined();
+    await h.testDb.db.transaction(async (tx) => {
+      await tx.query("UPDATE users SET status = 'disabled' WHERE id = $1", [alice.userId]);
+      await tx.query('DELETE FROM org_members WHERE user_id = $1', [bob.userId]);
+      await tx.query('UPDATE manifest_state SET version = version + 1');
+    });
+    const manifest = await h.manifest();
+    expect(manifest.keys[await hashToken(aliceKey.key)]).toBeUndefined();
+    expect(manifest.keys[await hashToken(bobKey.key)]).toBeUndefined();
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const withKey = (idem: string, body: Record<string, unknown>) =>
+    h.request('POST', '/v1/manage/keys', { token: h.ownerToken, body: { org_id: orgId, ...body }, headers: { 'idempotency-key': idem } });
+
+  it('creates once and replays the answer, without the once-only secret', async () => {
+    const idem = `create-${Date.now()}`;
+    const first = await withKey(idem, { name: 'idempotent' });
+    expect(first.status).toBe(201);
+    const created = (await first.json()) as Key;
+    const replay = await withKey(idem, { name: 'idempotent' });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    const replayed = (await replay.json()) as Key;
+    expect(replayed.id).toBe(created.id);
+    expect(replayed.key).toBeNull();
+    const count = await h.testDb.db.query("SELECT count(*) AS n FROM api_keys WHERE name = 'idempotent'");
+    expect(Number(count.rows[0]!.n)).toBe(1);
+    const stored = await h.testDb.db.query('SELECT response::text AS r FROM idempotency_keys WHERE key = $1', [idem]);
+    expect(stored.rows[0]!.r).not.toContain(created.key);
+  });
+
+  it('refuses the same key with another body, and frees a key whose request was refused', async () => {
+    const idem = `reuse-${Date.now()}`;
+    expect((await withKey(idem, { name: 'one' })).status).toBe(201);
+    expect((await withKey(idem, { name: 'two' })).status).toBe(409);
+
+    const fixable = `fix-${Date.now()}`;
+    expect((await withKey(fixable, { name: 'x', budget_limit: 1 })).status).toBe(422);
+    expect((await withKey(fixable, { name: 'x', budget_limit: 1, budget_period: 'daily' })).status).toBe(201);
+    expect((await withKey(`bad key ${'x'.repeat(300)}`, { name: 'y' })).status).toBe(422);
+  });
+});
