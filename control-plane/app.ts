@@ -14,9 +14,15 @@ import type { ManifestPublisher } from './manifest/publisher.ts';
 import type { AppEnv } from './request-context.ts';
 import { API_SPECS } from './routes/all-specs.ts';
 import { edgeNodeRoutes } from './routes/edge-nodes.ts';
+import { invitationAcceptRoutes } from './routes/invitation-accept.ts';
+import { invitationRoutes } from './routes/invitations.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { memberRoutes } from './routes/members.ts';
 import { nodeApiRoutes } from './routes/node-api.ts';
 import { orgRoutes } from './routes/orgs.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { userAccessRoutes } from './routes/user-access.ts';
+import { userRoutes } from './routes/users.ts';
 
 export interface ControlPlaneDeps {
   db: Database;
@@ -63,11 +69,20 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
         },
       }),
     )
+    // Accepting an invitation for a new address has no management token yet (the invitation
+    // token is the credential), so this one route is mounted before adminAuth; it authenticates
+    // an existing account itself.
+    .route('/invitations', invitationAcceptRoutes(deps))
     .use(adminAuth(deps.db))
     .use(idempotency(deps.db))
     .route('/orgs', orgRoutes(deps))
     .route('/keys', keyRoutes(deps))
-    .route('/edge-nodes', edgeNodeRoutes(deps));
+    .route('/edge-nodes', edgeNodeRoutes(deps))
+    .route('/users', userRoutes(deps))
+    .route('/users', userAccessRoutes(deps))
+    .route('/orgs', memberRoutes(deps))
+    .route('/', invitationRoutes(deps))
+    .route('/tokens', tokenRoutes(deps));
   app.route('/v1/manage', manage);
   app.route('/node/v1', nodeApiRoutes(deps));
 

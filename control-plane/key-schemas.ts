@@ -2,25 +2,12 @@
 
 import { z } from 'zod';
 import { Region } from '../shared/manifest.ts';
-import { microsToUsd, usdToMicros } from '../shared/money.ts';
+import { microsToUsd } from '../shared/money.ts';
 import { PageQuery } from './pagination.ts';
+import { BudgetPeriod, UsdAmount } from './usd-amount.ts';
 import type { KeyRow } from './sql/keys.ts';
 
 const Names = z.array(z.string().min(1).max(200)).max(100);
-const BudgetPeriod = z.enum(['daily', 'monthly', 'cumulative']);
-
-/** USD as a JSON number (PRODUCT.md: `"budget_limit": 500.00`), parsed exactly into µUSD. */
-export const UsdAmount = z
-  .number()
-  .nonnegative()
-  .transform((usd, ctx) => {
-    const micros = usdToMicros(usd);
-    if (micros === null) {
-      ctx.addIssue({ code: 'custom', message: 'must be a USD amount with at most 6 decimals' });
-      return z.NEVER;
-    }
-    return micros;
-  });
 
 const Rpm = z.number().int().min(1).max(1_000_000);
 const Tpm = z.number().int().min(1).max(1_000_000_000);

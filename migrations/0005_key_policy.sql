@@ -25,11 +25,3 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (token_id, key)
 );
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
-
--- INTEGRATION NOTE (remove once 0002 defines these): per-user limits read by key policy.
-ALTER TABLE org_members
-  ADD COLUMN IF NOT EXISTS budget_limit_micros bigint CHECK (budget_limit_micros >= 0),
-  ADD COLUMN IF NOT EXISTS budget_period text CHECK (budget_period IN ('daily', 'monthly', 'cumulative')),
-  ADD COLUMN IF NOT EXISTS allowed_models text[] NOT NULL DEFAULT '{}',
-  ADD COLUMN IF NOT EXISTS allowed_regions text[] NOT NULL DEFAULT '{}',
-  ADD COLUMN IF NOT EXISTS allowed_suppliers text[] NOT NULL DEFAULT '{}';

@@ -1,11 +1,12 @@
-// Secret tokens: customer API keys (`taas_`) and management tokens (`tpat_`).
+// Secret tokens: customer API keys (`taas_`), management tokens (`tpat_`) and invitation tokens
+// (`tinv_`).
 // Format: prefix + 32 random base62 chars (~190 bits) + 6 base62 chars of CRC32 over the random
 // part, like GitHub's token format: typos and leak scanners recognise a key without a lookup.
 // Only the SHA-256 of a token is ever stored or compared.
 
-export type TokenKind = 'api_key' | 'admin_token';
+export type TokenKind = 'api_key' | 'admin_token' | 'invitation';
 
-const PREFIX: Record<TokenKind, string> = { api_key: 'taas_', admin_token: 'tpat_' };
+const PREFIX: Record<TokenKind, string> = { api_key: 'taas_', admin_token: 'tpat_', invitation: 'tinv_' };
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const RANDOM_LENGTH = 32;
 const CHECKSUM_LENGTH = 6;
@@ -59,6 +60,7 @@ export function generateToken(kind: TokenKind): string {
 const SHAPE: Record<TokenKind, RegExp> = {
   api_key: new RegExp(`^taas_[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`),
   admin_token: new RegExp(`^tpat_[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`),
+  invitation: new RegExp(`^tinv_[0-9A-Za-z]{${RANDOM_LENGTH + CHECKSUM_LENGTH}}$`),
 };
 
 /** True when the token has the right prefix, length, alphabet and checksum. No lookup needed. */

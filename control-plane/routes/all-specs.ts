@@ -3,13 +3,31 @@
 
 import type { ApiSpec } from '../api-spec.ts';
 import { edgeNodeSpecs } from './edge-nodes.ts';
+import { invitationAcceptSpecs } from './invitation-accept.ts';
+import { invitationSpecs } from './invitations.ts';
 import { keySpecs } from './keys.ts';
+import { memberSpecs } from './members.ts';
 import { nodeApiSpecs } from './node-api.ts';
 import { orgSpecs } from './orgs.ts';
+import { tokenSpecs } from './tokens.ts';
+import { userAccessSpecs } from './user-access.ts';
+import { userSpecs } from './users.ts';
 
 const serviceSpecs: ApiSpec[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness, with a database round trip', tag: 'service', access: 'public', success: { status: 200, description: '{ok: true}' } },
   { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'service', access: 'public', success: { status: 200, description: 'OpenAPI 3.1' } },
 ];
 
-export const API_SPECS: readonly ApiSpec[] = [...serviceSpecs, ...orgSpecs, ...keySpecs, ...edgeNodeSpecs, ...nodeApiSpecs];
+export const API_SPECS: readonly ApiSpec[] = [
+  ...serviceSpecs,
+  ...orgSpecs,
+  ...keySpecs,
+  ...edgeNodeSpecs,
+  ...nodeApiSpecs,
+  ...userSpecs,
+  ...userAccessSpecs,
+  ...memberSpecs,
+  ...invitationSpecs,
+  ...invitationAcceptSpecs,
+  ...tokenSpecs,
+];

@@ -154,6 +154,16 @@ export async function revokeKey(db: Queryable, id: string): Promise<KeyRow> {
   return rows[0]!;
 }
 
+/** Revokes every active key a user owns in an org; answers their ids. */
+export async function revokeKeysOfOwner(db: Queryable, orgId: string, ownerUserId: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE api_keys SET status = 'revoked', revoked_at = now()
+      WHERE org_id = $1 AND owner_user_id = $2 AND status = 'active' RETURNING id`,
+    [orgId, ownerUserId],
+  );
+  return rows.map((r) => r.id).sort();
+}
+
 /** Key id → (org, owner) for the keys named in a usage batch. */
 export async function findKeyOwners(
   db: Queryable,

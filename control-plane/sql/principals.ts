@@ -9,6 +9,8 @@ export type PrincipalRow = {
   token_id: string;
   user_id: string;
   platform_role: PlatformRole | null;
+  /** True when last_used_at is unset or over a minute old: listings need only that resolution. */
+  last_used_stale: boolean;
   memberships: { org_id: string; role: OrgRole }[];
 };
 
@@ -16,6 +18,7 @@ export type PrincipalRow = {
 export async function findPrincipalByTokenHash(db: Queryable, tokenHash: string): Promise<PrincipalRow | null> {
   const { rows } = await db.query<PrincipalRow>(
     `SELECT t.id AS token_id, u.id AS user_id, u.platform_role,
+            (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS last_used_stale,
             COALESCE((SELECT json_agg(json_build_object('org_id', m.org_id, 'role', m.role))
                         FROM org_members m WHERE m.user_id = u.id), '[]'::json) AS memberships
        FROM admin_tokens t JOIN users u ON u.id = t.user_id
