@@ -8,11 +8,13 @@ import { newRequestId } from '../shared/ids.ts';
 import { adminAuth } from './admin-auth.ts';
 import { openApiDocument } from './api-spec.ts';
 import { idempotency } from './idempotency.ts';
+import type { Keyring } from './credentials/keyring.ts';
 import type { Database } from './db.ts';
 import type { Logger } from './log.ts';
 import type { ManifestPublisher } from './manifest/publisher.ts';
 import type { AppEnv } from './request-context.ts';
 import { API_SPECS } from './routes/all-specs.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { edgeNodeRoutes } from './routes/edge-nodes.ts';
 import { invitationAcceptRoutes } from './routes/invitation-accept.ts';
 import { invitationRoutes } from './routes/invitations.ts';
@@ -20,6 +22,12 @@ import { keyRoutes } from './routes/keys.ts';
 import { memberRoutes } from './routes/members.ts';
 import { nodeApiRoutes } from './routes/node-api.ts';
 import { orgRoutes } from './routes/orgs.ts';
+import { modelRouteRoutes } from './routes/model-routes.ts';
+import { modelRoutes } from './routes/models.ts';
+import { orgSuspensionRoutes } from './routes/org-suspension.ts';
+import { priceRoutes } from './routes/prices.ts';
+import { credentialRoutes } from './routes/supplier-credentials.ts';
+import { supplierRoutes } from './routes/suppliers.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { userAccessRoutes } from './routes/user-access.ts';
 import { userRoutes } from './routes/users.ts';
@@ -31,6 +39,8 @@ export interface ControlPlaneDeps {
   log: Logger;
   /** The peer address of a request, for the audit log; null where there is no socket (tests). */
   clientAddress?: (env: unknown) => string | null;
+  /** KEKs for provider credentials; absent or null → credential writes answer 500 (not configured). */
+  credentialKeys?: Keyring | null;
 }
 
 const MAX_MANAGEMENT_BODY_BYTES = 1024 * 1024;
@@ -78,11 +88,18 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
     .route('/orgs', orgRoutes(deps))
     .route('/keys', keyRoutes(deps))
     .route('/edge-nodes', edgeNodeRoutes(deps))
+    .route('/audit', auditRoutes(deps))
     .route('/users', userRoutes(deps))
     .route('/users', userAccessRoutes(deps))
     .route('/orgs', memberRoutes(deps))
     .route('/', invitationRoutes(deps))
-    .route('/tokens', tokenRoutes(deps));
+    .route('/tokens', tokenRoutes(deps))
+    .route('/suppliers', supplierRoutes(deps))
+    .route('/models', modelRoutes(deps))
+    .route('/models', priceRoutes(deps))
+    .route('/', modelRouteRoutes(deps))
+    .route('/', credentialRoutes(deps))
+    .route('/orgs', orgSuspensionRoutes(deps));
   app.route('/v1/manage', manage);
   app.route('/node/v1', nodeApiRoutes(deps));
 

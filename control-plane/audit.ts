@@ -20,7 +20,18 @@ export interface AuditEntry {
 }
 
 /** Fields never written to the audit log, whatever object is passed in. */
-const SECRET_FIELDS = new Set(['key', 'token', 'key_hash', 'token_hash', 'secret', 'password', 'api_key']);
+const SECRET_FIELDS = new Set([
+  'key',
+  'token',
+  'key_hash',
+  'token_hash',
+  'secret',
+  'password',
+  'api_key',
+  'access_token',
+  'refresh_token',
+  'client_secret',
+]);
 
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);

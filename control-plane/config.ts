@@ -8,12 +8,30 @@ export interface ControlPlaneConfig {
   port: number;
   /** Absent → embedded PGlite in `pgliteDataDir`. */
   databaseUrl: string | undefined;
+  /**
+   * The owner role's URL for migrations, when DATABASE_URL is the least-privileged app role
+   * (a member of taas_app, which may not run DDL). Absent → migrations run on DATABASE_URL.
+   */
+  migrationDatabaseUrl: string | undefined;
   pgliteDataDir: string;
   /** Ed25519 private JWK with `kid`: signs manifests. Never logged. */
   manifestSigningJwk: JWK & { kid: string };
   /** Hard expiry of a manifest: an edge cut off from the control plane serves this long, then 503. */
   manifestTtlSeconds: number;
   bootstrapOwnerEmail: string;
+  /** Key-encryption keys for provider credentials; null when CREDENTIAL_KEKS is unset (credential routes then refuse). Never logged. */
+  credentialKeys: CredentialKeyConfig | null;
+  /** The OAuth refresher renews an access token this long before it expires. */
+  oauthRefreshLeadSeconds: number;
+  /** How often the OAuth refresher looks for tokens due for renewal. */
+  oauthRefreshIntervalSeconds: number;
+}
+
+export interface CredentialKeyConfig {
+  /** KEK id → 32 raw key bytes. Old ids stay configured until `npm run rotate-kek` has re-wrapped their data keys. */
+  keks: Record<string, Uint8Array>;
+  /** The id that wraps new data keys. */
+  activeKekId: string;
 }
 
 export class ConfigError extends Error {
@@ -45,14 +63,59 @@ function signingJwk(raw: string | undefined): JWK & { kid: string } {
   return candidate as JWK & { kid: string };
 }
 
+const KEK_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const BASE64_32_BYTES = /^[A-Za-z0-9+/]{43}=$/;
+
+/** CREDENTIAL_KEKS (JSON {id: base64 of 32 bytes}) and CREDENTIAL_KEK_ACTIVE; also read by `npm run rotate-kek`. */
+export function loadCredentialKeys(env: NodeJS.ProcessEnv = process.env): CredentialKeyConfig | null {
+  const raw = env.CREDENTIAL_KEKS;
+  if (!raw) {
+    if (env.CREDENTIAL_KEK_ACTIVE) throw new ConfigError('CREDENTIAL_KEK_ACTIVE is set but CREDENTIAL_KEKS is not');
+    return null;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('CREDENTIAL_KEKS is not valid JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.keys(parsed).length === 0) {
+    throw new ConfigError('CREDENTIAL_KEKS must be a JSON object {"<kek id>": "<base64 of 32 bytes>"} with at least one key');
+  }
+  const entries: [string, Uint8Array][] = [];
+  for (const [id, value] of Object.entries(parsed)) {
+    // The message names the id only, never the value.
+    if (!KEK_ID.test(id)) throw new ConfigError(`CREDENTIAL_KEKS: key id '${id.slice(0, 64)}' must be 1-64 of A-Z a-z 0-9 . _ -`);
+    if (typeof value !== 'string' || !BASE64_32_BYTES.test(value)) throw new ConfigError(`CREDENTIAL_KEKS: key '${id}' must be base64 of exactly 32 bytes`);
+    entries.push([id, new Uint8Array(Buffer.from(value, 'base64'))]);
+  }
+  // fromEntries defines own properties, so an id like `__proto__` cannot reach the prototype.
+  const keks: Record<string, Uint8Array> = Object.fromEntries(entries);
+  const ids = Object.keys(keks);
+  const activeKekId = env.CREDENTIAL_KEK_ACTIVE || (ids.length === 1 ? ids[0]! : '');
+  if (!activeKekId) throw new ConfigError('CREDENTIAL_KEK_ACTIVE is required when CREDENTIAL_KEKS holds more than one key');
+  if (!Object.hasOwn(keks, activeKekId)) throw new ConfigError(`CREDENTIAL_KEK_ACTIVE '${activeKekId.slice(0, 64)}' is not a key of CREDENTIAL_KEKS`);
+  return { keks, activeKekId };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneConfig {
+  const oauthRefreshIntervalSeconds = integer(env, 'OAUTH_REFRESH_INTERVAL_SECONDS', 60, 1, 3600);
+  const oauthRefreshLeadSeconds = integer(env, 'OAUTH_REFRESH_LEAD_SECONDS', 300, 10, 24 * 3600);
+  // A token must come due at least one full round before it expires, or a round can miss it.
+  if (oauthRefreshLeadSeconds <= oauthRefreshIntervalSeconds) {
+    throw new ConfigError('OAUTH_REFRESH_LEAD_SECONDS must be greater than OAUTH_REFRESH_INTERVAL_SECONDS');
+  }
   return {
     host: env.CP_HOST || '127.0.0.1',
     port: integer(env, 'CP_PORT', 7301, 0, 65535),
     databaseUrl: env.DATABASE_URL || undefined,
+    migrationDatabaseUrl: env.MIGRATION_DATABASE_URL || undefined,
     pgliteDataDir: env.PGLITE_DATA_DIR || '.taas/pgdata',
     manifestSigningJwk: signingJwk(env.MANIFEST_SIGNING_KEY),
     manifestTtlSeconds: integer(env, 'MANIFEST_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
     bootstrapOwnerEmail: env.BOOTSTRAP_OWNER_EMAIL || 'owner@localhost',
+    credentialKeys: loadCredentialKeys(env),
+    oauthRefreshLeadSeconds,
+    oauthRefreshIntervalSeconds,
   };
 }

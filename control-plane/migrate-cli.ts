@@ -8,7 +8,7 @@ import { migrate, MigrationError } from './migrate.ts';
 import { DEFAULT_PGLITE_DATA_DIR } from './pglite.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
-const url = process.env.DATABASE_URL || undefined;
+const url = process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL || undefined;
 const pgliteDataDir = resolve(root, process.env.PGLITE_DATA_DIR || DEFAULT_PGLITE_DATA_DIR);
 
 const db = await openDatabase(url === undefined ? { pgliteDataDir } : { url });

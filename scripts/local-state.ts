@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { generateKekBase64 } from '../control-plane/credentials/keyring.ts';
 import { generateEd25519, type JwkPair } from './keys.ts';
 
 export interface LocalState {
@@ -13,6 +14,8 @@ export interface LocalState {
   manifestKey: JwkPair;
   node: { id: string; keys: JwkPair };
   adminToken: string | null;
+  /** The key-encryption key of provider credentials (CREDENTIAL_KEKS); absent in state files from before it existed. */
+  credentialKek?: { id: string; key: string };
   demo: { orgId: string; keyId: string; key: string } | null;
   urls?: { edge: string; controlPlane: string; supplier: string };
 }
@@ -37,9 +40,15 @@ export async function loadOrCreateState(file: string, database: string): Promise
       manifestKey: await generateEd25519(`local-${suffix}`),
       node: { id: `local-edge-${suffix}`, keys: await generateEd25519(`local-edge-${suffix}`) },
       adminToken: null,
+      credentialKek: newLocalKek(suffix),
       demo: null,
     },
   };
+}
+
+/** A fresh local KEK, base64 of 32 random bytes, as CREDENTIAL_KEKS takes it. */
+export function newLocalKek(suffix: string): { id: string; key: string } {
+  return { id: `local-${suffix}`, key: generateKekBase64() };
 }
 
 export function saveState(file: string, state: LocalState): void {

@@ -2,6 +2,7 @@
 // the control plane, the demo supplier, and the edge Worker under Miniflare (workerd). Prints a
 // working key and a curl line; Ctrl-C stops everything.
 
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { generateToken, hashToken, tokenDisplayPrefix } from '../shared/api-key.ts';
 import { uuidv7 } from '../shared/ids.ts';
@@ -16,7 +17,7 @@ import { insertAdminToken } from '../control-plane/sql/principals.ts';
 import { startFakeSupplier } from '../fake-supplier/server.ts';
 import { buildEdge } from './build-edge.ts';
 import { startEdge } from './edge-miniflare.ts';
-import { describeDatabase, loadOrCreateState, saveState } from './local-state.ts';
+import { describeDatabase, loadOrCreateState, newLocalKek, saveState } from './local-state.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from './manage-client.ts';
 
 const STATE_FILE = '.taas/local.json';
@@ -50,7 +51,17 @@ async function main(): Promise<void> {
   if (created && !databaseUrl) rmSync(PGLITE_DIR, { recursive: true, force: true });
 
   const supplier = await startFakeSupplier({ port: SUPPLIER_PORT });
-  const config = loadConfig({ ...process.env, CP_PORT: String(CP_PORT), PGLITE_DATA_DIR: PGLITE_DIR, MANIFEST_SIGNING_KEY: JSON.stringify(state.manifestKey.privateJwk) });
+  // Provider credentials are sealed with a local KEK kept in the state file, unless the caller
+  // configured their own. A state file from before credentials existed gets one now, saved at
+  // once: a KEK that sealed anything must never be lost.
+  if (!state.credentialKek) {
+    state.credentialKek = newLocalKek(randomBytes(3).toString('hex'));
+    saveState(STATE_FILE, state);
+  }
+  const kekEnv = process.env.CREDENTIAL_KEKS
+    ? {}
+    : { CREDENTIAL_KEKS: JSON.stringify({ [state.credentialKek.id]: state.credentialKek.key }), CREDENTIAL_KEK_ACTIVE: state.credentialKek.id };
+  const config = loadConfig({ ...process.env, ...kekEnv, CP_PORT: String(CP_PORT), PGLITE_DATA_DIR: PGLITE_DIR, MANIFEST_SIGNING_KEY: JSON.stringify(state.manifestKey.privateJwk) });
   const cp = await startControlPlane(config, { log: quietLog });
   state.adminToken = cp.bootstrapToken ?? state.adminToken ?? (await mintOwnerToken(cp.db));
 

@@ -49,14 +49,33 @@ const RouteEntry = z.object({
   region: Region,
   upstream_model: z.string(),
   priority: z.number().int(),
+  /** The credential this route is pinned to; null = the supplier's default. */
+  credential_id: z.string().nullable().default(null),
 });
 export type RouteEntry = z.infer<typeof RouteEntry>;
 
+const Micros = z.number().int().nonnegative();
+
+const PriceTier = z.object({
+  /** Applies when a request's input is at least this many tokens; the highest matching tier wins. */
+  min_input_tokens: z.number().int().nonnegative(),
+  input_per_mtok: Micros,
+  output_per_mtok: Micros,
+  cached_input_per_mtok: Micros.nullable().default(null),
+  cache_write_per_mtok: Micros.nullable().default(null),
+});
+
 const Pricing = z.object({
   /** Integer µUSD per 1M tokens. */
-  input_per_mtok: z.number().int().nonnegative(),
-  output_per_mtok: z.number().int().nonnegative(),
+  input_per_mtok: Micros,
+  output_per_mtok: Micros,
+  cached_input_per_mtok: Micros.nullable().default(null),
+  cache_write_per_mtok: Micros.nullable().default(null),
+  /** Audio: integer µUSD per second. */
+  per_second: Micros.nullable().default(null),
+  tiers: z.array(PriceTier).default([]),
 });
+export type Pricing = z.infer<typeof Pricing>;
 
 const ModelEntry = z.object({
   id: z.string(),

@@ -1,9 +1,29 @@
 // Builds the manifest payload from one consistent snapshot of the database.
 
-import type { Budget, KeyEntry, ManifestPayload, ModelEntry, Region } from '../../shared/manifest.ts';
+import type { Budget, KeyEntry, ManifestPayload, ModelEntry, Pricing, Region } from '../../shared/manifest.ts';
 import { MANIFEST_FORMAT } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
-import { listCatalog, listLiveKeys, listOrgStates, readManifestVersion, type ManifestKeyRow } from '../sql/manifest.ts';
+import { listCatalog, listLiveKeys, listOrgStates, readManifestVersion, type CatalogRow, type ManifestKeyRow } from '../sql/manifest.ts';
+
+const optionalMicros = (value: string | number | null | undefined) => (value === null || value === undefined ? null : Number(value));
+
+function pricing(row: CatalogRow): Pricing | null {
+  if (row.input_per_mtok === null || row.output_per_mtok === null) return null;
+  return {
+    input_per_mtok: Number(row.input_per_mtok),
+    output_per_mtok: Number(row.output_per_mtok),
+    cached_input_per_mtok: optionalMicros(row.cached_input_per_mtok),
+    cache_write_per_mtok: optionalMicros(row.cache_write_per_mtok),
+    per_second: optionalMicros(row.per_second),
+    tiers: (row.tiers ?? []).map((t) => ({
+      min_input_tokens: t.min_input_tokens,
+      input_per_mtok: t.input_per_mtok,
+      output_per_mtok: t.output_per_mtok,
+      cached_input_per_mtok: optionalMicros(t.cached_input_per_mtok),
+      cache_write_per_mtok: optionalMicros(t.cache_write_per_mtok),
+    })),
+  };
+}
 
 function budget(limit: string | null, period: Budget['period'] | null): Budget | null {
   return limit === null || period === null ? null : { limit_micros: Number(limit), period };
@@ -58,10 +78,7 @@ export async function buildManifest(
       context_window: row.context_window,
       max_output_tokens: row.max_output_tokens,
       capabilities: row.capabilities,
-      pricing:
-        row.input_per_mtok === null || row.output_per_mtok === null
-          ? null
-          : { input_per_mtok: Number(row.input_per_mtok), output_per_mtok: Number(row.output_per_mtok) },
+      pricing: pricing(row),
       routes: [],
     });
     if (row.supplier_id !== null) {
@@ -72,6 +89,7 @@ export async function buildManifest(
         region: row.region!,
         upstream_model: row.upstream_model!,
         priority: row.priority!,
+        credential_id: row.credential_id,
       });
     }
   }

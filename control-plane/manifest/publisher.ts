@@ -4,7 +4,7 @@
 
 import { signManifest, type SigningKey } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
-import { readManifestVersion } from '../sql/manifest.ts';
+import { nextPriceChange, readManifestVersion } from '../sql/manifest.ts';
 import { buildManifest } from './build.ts';
 
 export interface SignedManifest {
@@ -12,6 +12,8 @@ export interface SignedManifest {
   issuedAt: number;
   etag: string;
   jws: string;
+  /** Epoch seconds when a scheduled price version takes effect: prices in the manifest change then. */
+  nextPriceChangeAt: number | null;
 }
 
 export interface ManifestPublisher {
@@ -28,16 +30,30 @@ export function createManifestPublisher(deps: {
   let inflight: Promise<SignedManifest> | null = null;
 
   async function rebuild(): Promise<SignedManifest> {
-    const payload = await buildManifest(deps.db, { nowSeconds: deps.nowSeconds(), ttlSeconds: deps.ttlSeconds });
+    const nowSeconds = deps.nowSeconds();
+    const payload = await buildManifest(deps.db, { nowSeconds, ttlSeconds: deps.ttlSeconds });
     const jws = await signManifest(payload, deps.signingKey);
-    return { version: payload.version, issuedAt: payload.issued_at, etag: `"${payload.version}.${payload.issued_at}"`, jws };
+    const nextChange = await nextPriceChange(deps.db, new Date(nowSeconds * 1000));
+    return {
+      version: payload.version,
+      issuedAt: payload.issued_at,
+      etag: `"${payload.version}.${payload.issued_at}"`,
+      jws,
+      nextPriceChangeAt: nextChange === null ? null : Math.floor(nextChange.getTime() / 1000),
+    };
   }
 
   return {
     async current() {
       const version = await readManifestVersion(deps.db);
-      // Re-sign after a quarter of the lifetime so edges always hold a copy far from its expiry.
-      const fresh = cached && cached.version === version && deps.nowSeconds() - cached.issuedAt < deps.ttlSeconds / 4;
+      // Re-sign after a quarter of the lifetime so edges always hold a copy far from its expiry, and
+      // rebuild when a scheduled price takes effect (no transaction bumps the version then).
+      const now = deps.nowSeconds();
+      const fresh =
+        cached &&
+        cached.version === version &&
+        now - cached.issuedAt < deps.ttlSeconds / 4 &&
+        (cached.nextPriceChangeAt === null || now < cached.nextPriceChangeAt);
       if (fresh) return cached!;
       inflight ??= rebuild().finally(() => {
         inflight = null;

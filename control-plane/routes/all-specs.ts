@@ -2,6 +2,7 @@
 // read this list; a test fails when it and the app's own routes disagree.
 
 import type { ApiSpec } from '../api-spec.ts';
+import { auditSpecs } from './audit.ts';
 import { edgeNodeSpecs } from './edge-nodes.ts';
 import { invitationAcceptSpecs } from './invitation-accept.ts';
 import { invitationSpecs } from './invitations.ts';
@@ -9,6 +10,12 @@ import { keySpecs } from './keys.ts';
 import { memberSpecs } from './members.ts';
 import { nodeApiSpecs } from './node-api.ts';
 import { orgSpecs } from './orgs.ts';
+import { modelRouteSpecs } from './model-routes.ts';
+import { modelSpecs } from './models.ts';
+import { orgSuspensionSpecs } from './org-suspension.ts';
+import { priceSpecs } from './prices.ts';
+import { credentialSpecs } from './supplier-credentials.ts';
+import { supplierSpecs } from './suppliers.ts';
 import { tokenSpecs } from './tokens.ts';
 import { userAccessSpecs } from './user-access.ts';
 import { userSpecs } from './users.ts';
@@ -18,16 +25,7 @@ const serviceSpecs: ApiSpec[] = [
   { method: 'get', path: '/openapi.json', summary: 'This document', tag: 'service', access: 'public', success: { status: 200, description: 'OpenAPI 3.1' } },
 ];
 
-export const API_SPECS: readonly ApiSpec[] = [
-  ...serviceSpecs,
-  ...orgSpecs,
-  ...keySpecs,
-  ...edgeNodeSpecs,
-  ...nodeApiSpecs,
-  ...userSpecs,
-  ...userAccessSpecs,
-  ...memberSpecs,
-  ...invitationSpecs,
-  ...invitationAcceptSpecs,
-  ...tokenSpecs,
-];
+export const API_SPECS: readonly ApiSpec[] = [...serviceSpecs, ...orgSpecs, ...keySpecs, ...edgeNodeSpecs, ...nodeApiSpecs,
+  ...auditSpecs,
+  ...userSpecs, ...userAccessSpecs, ...memberSpecs, ...invitationSpecs, ...invitationAcceptSpecs, ...tokenSpecs,
+  ...supplierSpecs, ...modelSpecs, ...priceSpecs, ...modelRouteSpecs, ...credentialSpecs, ...orgSuspensionSpecs];

@@ -70,6 +70,12 @@ export type CatalogRow = {
   capabilities: string[];
   input_per_mtok: string | null;
   output_per_mtok: string | null;
+  cached_input_per_mtok: string | null;
+  cache_write_per_mtok: string | null;
+  per_second: string | null;
+  /** As stored: [{min_input_tokens, input_per_mtok, output_per_mtok, cached_input_per_mtok?, cache_write_per_mtok?}]. */
+  tiers: { min_input_tokens: number; input_per_mtok: number; output_per_mtok: number; cached_input_per_mtok?: number | null; cache_write_per_mtok?: number | null }[] | null;
+  credential_id: string | null;
   supplier_id: string | null;
   format: 'openai' | 'anthropic' | null;
   base_url: string | null;
@@ -78,20 +84,32 @@ export type CatalogRow = {
   priority: number | null;
 };
 
-/** One row per (model, route), models without routes included; prices are those in force now. */
+/**
+ * One row per (model, route), models without routes included; prices are those in force now.
+ * Disabled models are left out, and so are routes that are disabled or lead to a disabled supplier.
+ */
 export async function listCatalog(db: Queryable): Promise<CatalogRow[]> {
   const { rows } = await db.query<CatalogRow>(
     `SELECT m.id AS model_id, m.type, m.owned_by, m.context_window, m.max_output_tokens, m.capabilities,
-            p.input_per_mtok::text, p.output_per_mtok::text,
-            r.supplier_id, s.format, s.base_url, s.region, r.upstream_model, r.priority
+            p.input_per_mtok::text, p.output_per_mtok::text, p.cached_input_per_mtok::text,
+            p.cache_write_per_mtok::text, p.per_second::text, p.tiers,
+            r.supplier_id, s.format, s.base_url, s.region, r.upstream_model, r.priority, r.credential_id
        FROM models m
        LEFT JOIN LATERAL (
-              SELECT input_per_mtok, output_per_mtok FROM model_prices
+              SELECT input_per_mtok, output_per_mtok, cached_input_per_mtok, cache_write_per_mtok, per_second, tiers
+                FROM model_prices
                WHERE model_id = m.id AND effective_from <= now()
                ORDER BY effective_from DESC LIMIT 1) p ON true
-       LEFT JOIN model_routes r ON r.model_id = m.id
-       LEFT JOIN suppliers s ON s.id = r.supplier_id
+       LEFT JOIN (model_routes r JOIN suppliers s ON s.id = r.supplier_id AND s.status = 'active')
+              ON r.model_id = m.id AND r.status = 'active'
+      WHERE m.status = 'active'
       ORDER BY m.id, r.priority, r.supplier_id`,
   );
   return rows;
+}
+
+/** When the next scheduled price version takes effect (after `after`), or null: the manifest must be rebuilt then. */
+export async function nextPriceChange(db: Queryable, after: Date): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>('SELECT min(effective_from) AS at FROM model_prices WHERE effective_from > $1', [after]);
+  return rows[0]?.at ?? null;
 }

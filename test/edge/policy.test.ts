@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyEntry, ModelEntry } from '../../shared/manifest.ts';
 import { completion } from './support/fake-supplier.ts';
-import { buildModel, buildRoute, mintKey } from './support/manifest-builder.ts';
+import { buildModel, buildPricing, buildRoute, mintKey } from './support/manifest-builder.ts';
 import { chatBody, scenario } from './support/scenario.ts';
 
 interface ModelListing {
@@ -18,7 +18,7 @@ describe('edge policy: GET /v1/models', () => {
       context_window: 200_000,
       max_output_tokens: 8_192,
       capabilities: ['chat', 'tools', 'vision'],
-      pricing: { input_per_mtok: 150_000, output_per_mtok: 2_500_000 },
+      pricing: buildPricing(150_000, 2_500_000),
     });
     const alsoAllowed = buildModel();
     const notAllowed = buildModel();

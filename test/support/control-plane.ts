@@ -8,6 +8,7 @@ import { verifyManifest, type ManifestPayload } from '../../shared/manifest.ts';
 import { signNodeToken } from '../../shared/node-token.ts';
 import { createControlPlaneApp } from '../../control-plane/app.ts';
 import { bootstrapOwner } from '../../control-plane/bootstrap.ts';
+import { importKeyring, type Keyring } from '../../control-plane/credentials/keyring.ts';
 import { seedCatalog, type DemoModel } from '../../control-plane/demo-catalog.ts';
 import { silentLogger } from '../../control-plane/log.ts';
 import { createManifestPublisher } from '../../control-plane/manifest/publisher.ts';
@@ -24,6 +25,8 @@ export interface Harness {
   request(method: string, path: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
   addUser(options: { orgId?: string; orgRole?: OrgRole; platformRole?: PlatformRole }): Promise<{ userId: string; token: string }>;
   seedModels(models: DemoModel[], supplier?: { id: string; region: 'EU' | 'US' | 'APAC' }): Promise<void>;
+  /** The KEKs the app seals provider credentials with (one random test KEK, id `test-kek-1`). */
+  credentialKeys: Keyring;
   /** The manifest edges would get now, verified with the harness's public key. */
   manifest(): Promise<ManifestPayload>;
   close(): Promise<void>;
@@ -41,7 +44,8 @@ export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Har
     ttlSeconds: 600,
     nowSeconds: () => Math.floor(Date.now() / 1000),
   });
-  const app = createControlPlaneApp({ db, manifest, now, log: silentLogger });
+  const credentialKeys = await importKeyring({ keks: { 'test-kek-1': crypto.getRandomValues(new Uint8Array(32)) }, activeKekId: 'test-kek-1' });
+  const app = createControlPlaneApp({ db, manifest, now, log: silentLogger, credentialKeys });
 
   async function request(method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...options.headers };
@@ -66,6 +70,7 @@ export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Har
     testDb,
     app,
     ownerToken: bootstrap!.token,
+    credentialKeys,
     manifestPublicKey: signing.publicKey,
     nodeId,
     nodeAuthorization: async () => `Bearer ${await signNodeToken(nodeId, nodeKeys.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) })}`,

@@ -10,6 +10,7 @@ import {
   type KeyEntry,
   type ManifestPayload,
   type ModelEntry,
+  type Pricing,
   type RouteEntry,
   type SigningKey,
 } from '../../../shared/manifest.ts';
@@ -66,8 +67,14 @@ export function buildRoute(overrides: Partial<RouteEntry> = {}): RouteEntry {
     region: 'EU',
     upstream_model: uniqueId('upstream-model'),
     priority: 1,
+    credential_id: null,
     ...overrides,
   };
+}
+
+/** Token prices in µUSD per 1M tokens, nothing else priced. */
+export function buildPricing(inputPerMtok: number, outputPerMtok: number): Pricing {
+  return { input_per_mtok: inputPerMtok, output_per_mtok: outputPerMtok, cached_input_per_mtok: null, cache_write_per_mtok: null, per_second: null, tiers: [] };
 }
 
 export function buildModel(overrides: Partial<ModelEntry> = {}): ModelEntry {
@@ -78,7 +85,7 @@ export function buildModel(overrides: Partial<ModelEntry> = {}): ModelEntry {
     context_window: 128_000,
     max_output_tokens: 16_384,
     capabilities: ['chat', 'streaming'],
-    pricing: { input_per_mtok: 150_000, output_per_mtok: 600_000 },
+    pricing: buildPricing(150_000, 600_000),
     routes: [buildRoute()],
     ...overrides,
   };
