@@ -39,7 +39,7 @@ export interface ControlPlaneDeps {
   log: Logger;
   /** The peer address of a request, for the audit log; null where there is no socket (tests). */
   clientAddress?: (env: unknown) => string | null;
-  /** KEKs for provider credentials; absent or null → credential writes answer 500 (not configured). */
+  /** KEKs for provider credentials; absent or null → credential writes answer 503 not_configured. */
   credentialKeys?: Keyring | null;
 }
 

@@ -76,7 +76,7 @@ async function sealAll(tx: Queryable, keyring: Keyring, id: string, body: z.infe
 
 function requireKeyring(keyring: Keyring | null): Keyring {
   if (keyring) return keyring;
-  throw new ApiError('internal_error', 'Credential encryption is not configured on this control plane (CREDENTIAL_KEKS).');
+  throw new ApiError('not_configured', 'Credential encryption is not configured on this control plane (CREDENTIAL_KEKS).');
 }
 
 export function credentialRoutes(deps: { db: Database; now: () => Date; credentialKeys?: Keyring | null }) {

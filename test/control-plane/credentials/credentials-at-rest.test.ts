@@ -3,6 +3,8 @@
 // owner-only writes.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createControlPlaneApp } from '../../../control-plane/app.ts';
+import { silentLogger } from '../../../control-plane/log.ts';
 import { decryptCredential } from '../../../control-plane/credentials/decrypt-credential.ts';
 import { EnvelopeError } from '../../../control-plane/credentials/envelope.ts';
 import { createHarness, type Harness } from '../../support/control-plane.ts';
@@ -152,5 +154,26 @@ describe('supplier credentials at rest', () => {
     const repin = await call(h.ownerToken, 'PATCH', `/v1/manage/routes/${route}`, { credential_id: id });
     expect([repin.status, repin.body.error!.param]).toEqual([422, 'credential_id']);
     expect((await call(h.ownerToken, 'POST', '/v1/manage/credentials/0190a000-0000-7000-8000-000000000077/retire')).status).toBe(404);
+  });
+});
+
+describe('a control plane without CREDENTIAL_KEKS', () => {
+  it('answers a credential write with 503 not_configured and stores nothing', async () => {
+    const unconfigured = createControlPlaneApp({
+      db: h.testDb.db,
+      manifest: { current: async () => { throw new Error('unused'); } },
+      now: () => new Date(),
+      log: silentLogger,
+    });
+    const before = await h.testDb.db.query('SELECT count(*) AS n FROM supplier_credentials');
+    const res = await unconfigured.request('/v1/manage/suppliers/cred-sup/credentials', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${h.ownerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'api_key', api_key: API_KEY }),
+    });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as Json).error?.code).toBe('not_configured');
+    const after = await h.testDb.db.query('SELECT count(*) AS n FROM supplier_credentials');
+    expect(after.rows[0]!.n).toBe(before.rows[0]!.n);
   });
 });
