@@ -2,9 +2,10 @@
 // Everything that does I/O or tells time is passed in; index.ts passes the real ones.
 
 import { Hono } from 'hono';
-import { ApiError, ERRORS, errorBody } from '../shared/errors.ts';
+import { ApiError, ERRORS } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import type { Region } from '../shared/manifest.ts';
+import { errorFormatFor, errorPayload } from './error-shape.ts';
 import { gate } from './gate.ts';
 import { recordUsage } from './record-usage.ts';
 import type { ManifestStore } from './manifest-store.ts';
@@ -47,18 +48,21 @@ export function createEdgeApp(deps: EdgeDeps) {
     .post('/chat/completions', recordUsage(deps), chatCompletionsRoute(deps));
   app.route('/v1', v1);
 
-  app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404));
+  app.notFound((c) =>
+    c.json(errorPayload(errorFormatFor(c.req.path), 'not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404),
+  );
 
   app.onError((err, c) => {
     const requestId = c.get('requestId') ?? null;
+    const format = errorFormatFor(c.req.path);
     if (err instanceof ApiError) {
       c.get('usage')?.finish({ status: err.status });
       for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
-      return c.json(errorBody(err.code, err.message, { param: err.param, requestId }), err.status);
+      return c.json(errorPayload(format, err.code, err.message, { param: err.param, requestId }), err.status);
     }
     c.get('usage')?.finish({ status: 500 });
     deps.log('error', 'unhandled error', { request_id: requestId ?? '', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    return c.json(errorBody('internal_error', 'Internal error.', { requestId }), ERRORS.internal_error.status);
+    return c.json(errorPayload(format, 'internal_error', 'Internal error.', { requestId }), ERRORS.internal_error.status);
   });
 
   return app;

@@ -4,6 +4,7 @@
 
 import { errorBody } from '../shared/errors.ts';
 import { ChatUsage } from '../shared/openai-chat.ts';
+import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
 
 export interface MeteredUsage {
   input: number;
@@ -45,8 +46,12 @@ function toUsage(value: unknown): MeteredUsage | null {
   };
 }
 
-/** Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. */
-function meter(
+/**
+ * Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. Pulled,
+ * never buffered ahead: a chunk is read from the supplier only when the client wants the next one,
+ * and a client that goes away cancels the supplier's body at once.
+ */
+export function meter(
   body: ReadableStream<Uint8Array>,
   handle: {
     chunk(bytes: Uint8Array): Uint8Array | null;
@@ -109,24 +114,17 @@ export function meterChatStream(
   options: { dropUsageChunk: boolean; requestId: string },
   onEnd: (result: MeterResult) => void,
 ): ReadableStream<Uint8Array> {
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  let buffer = '';
+  const splitter = createSseSplitter();
   let usage: MeteredUsage | null = null;
   let dataEvents = 0;
 
-  function forwardEvent(event: string): boolean {
-    const data = event
-      .split('\n')
-      .filter((line) => line.startsWith('data:'))
-      .map((line) => line.slice(5).trimStart())
-      .join('\n');
-    if (data === '') return true;
+  function forwarded(event: SseEvent): boolean {
+    if (event.data === '') return true;
     dataEvents++;
     // Only the (rare) chunk that mentions usage is parsed; content chunks pass untouched.
-    if (!USAGE_OBJECT.test(data)) return true;
+    if (!USAGE_OBJECT.test(event.data)) return true;
     try {
-      const chunk = JSON.parse(data) as { usage?: unknown; choices?: unknown[] };
+      const chunk = JSON.parse(event.data) as { usage?: unknown; choices?: unknown[] };
       const found = toUsage(chunk.usage);
       if (found) usage = found;
       return !(found && options.dropUsageChunk && Array.isArray(chunk.choices) && chunk.choices.length === 0);
@@ -135,29 +133,12 @@ export function meterChatStream(
     }
   }
 
-  function drain(final: boolean): Uint8Array | null {
-    buffer = buffer.replaceAll('\r\n', '\n');
-    const events = buffer.split('\n\n');
-    buffer = final ? '' : events.pop()!;
-    const kept = events.filter((e) => e !== '' && forwardEvent(e));
-    return kept.length ? encoder.encode(kept.map((e) => e + '\n\n').join('')) : null;
-  }
-
   return meter(
     body,
     {
-      chunk(bytes) {
-        buffer += decoder.decode(bytes, { stream: true });
-        return drain(false);
-      },
-      end() {
-        buffer += decoder.decode();
-        return drain(true);
-      },
-      failure() {
-        const error = errorBody('upstream_failed', 'The supplier failed mid-stream.', { requestId: options.requestId });
-        return encoder.encode(`data: ${JSON.stringify(error)}\n\n`);
-      },
+      chunk: (bytes) => encodeSse(splitter.push(bytes).filter(forwarded)),
+      end: () => encodeSse(splitter.end().filter(forwarded)),
+      failure: () => encodeSse([`data: ${JSON.stringify(errorBody('upstream_failed', 'The supplier failed mid-stream.', { requestId: options.requestId }))}`]),
       // About one token per content event; the role and finish events carry none.
       result: () => ({ usage, outputEstimate: Math.max(0, dataEvents - 2) }),
     },

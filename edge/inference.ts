@@ -1,0 +1,72 @@
+// The one path every inference surface takes after parsing its body: policy, route choice,
+// forwarding with failover, supplier errors, then the surface's own answer with metering on the
+// side. A surface describes only what differs (how to address a route, how to answer); nothing
+// reaches a supplier any other way, so there is no ungoverned pass-through.
+
+import type { Context } from 'hono';
+import { ApiError } from '../shared/errors.ts';
+import type { RouteEntry } from '../shared/manifest.ts';
+import type { EdgeDeps } from './app.ts';
+import type { MeterResult } from './metering.ts';
+import { admit } from './policy.ts';
+import { forwardWithFailover } from './proxy.ts';
+import type { EdgeEnv } from './request-context.ts';
+import { rejectionFromSupplier } from './supplier-rejection.ts';
+
+export interface UpstreamRequest {
+  url: string;
+  init: RequestInit;
+}
+
+export interface InferencePlan {
+  /** The public model id the client asked for. */
+  model: string;
+  /** Size of the client's body: the input estimate when a supplier reports no usage (~4 bytes a token). */
+  requestBytes: number;
+  /** The request for this route, or null when its supplier format cannot serve this request. */
+  upstream(route: RouteEntry, credential: string | undefined): UpstreamRequest | null;
+  /** The client's answer from a supplier's successful response; `onEnd` is called exactly once. */
+  respond(response: Response, body: ReadableStream<Uint8Array>, route: RouteEntry, onEnd: (result: MeterResult) => void): Answer;
+}
+
+export interface Answer {
+  body: ReadableStream<Uint8Array>;
+  contentType: string;
+  status?: number;
+}
+
+export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: InferencePlan): Promise<Response> {
+  const usage = c.get('usage');
+  usage.model(plan.model);
+  const admission = admit(c.get('key'), c.get('manifest'), plan.model);
+  if (!admission.ok) throw new ApiError(admission.code, admission.message, admission.param ? { param: admission.param } : {});
+  const routes = admission.routes.filter((r) => plan.upstream(r, undefined) !== null);
+  if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
+
+  const forwarded = await forwardWithFailover(routes, (route) => plan.upstream(route, deps.supplierKeys[route.supplier_id])!, {
+    fetch: deps.fetchUpstream,
+    firstByteTimeoutMs: deps.upstreamFirstByteTimeoutMs,
+  });
+  if (!forwarded.ok) {
+    throw forwarded.timedOut
+      ? new ApiError('upstream_timeout', 'Every allowed supplier timed out.')
+      : new ApiError('upstream_failed', 'Every allowed supplier failed. Retry later.');
+  }
+  const { response, route } = forwarded;
+  usage.route(route);
+  c.header('x-taas-supplier', route.supplier_id);
+  c.header('x-taas-region', route.region);
+  if (!response.ok) throw await rejectionFromSupplier(response);
+  if (!response.body) throw new ApiError('upstream_failed', 'The supplier sent an empty answer.');
+
+  const answer = plan.respond(response, response.body, route, (result) =>
+    usage.finish({
+      status: response.status,
+      usage: result.usage,
+      estimate: { input: Math.ceil(plan.requestBytes / 4), output: result.outputEstimate },
+    }),
+  );
+  c.header('content-type', answer.contentType);
+  if (answer.contentType.startsWith('text/event-stream')) c.header('cache-control', 'no-cache');
+  return c.body(answer.body, (answer.status ?? response.status) as 200);
+}
