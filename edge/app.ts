@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { ApiError, ERRORS } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import type { Region } from '../shared/manifest.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
 import { errorFormatFor, errorPayload } from './error-shape.ts';
 import { gate } from './gate.ts';
 import { recordUsage } from './record-usage.ts';
@@ -12,10 +13,15 @@ import type { ManifestStore } from './manifest-store.ts';
 import type { EdgeEnv } from './request-context.ts';
 import { chatCompletionsRoute } from './routes/chat-completions.ts';
 import { modelsRoute } from './routes/models.ts';
+import type { StickySessions } from './stickiness.ts';
 import type { UsageOutbox } from './usage-outbox.ts';
 
 export interface EdgeDeps {
   manifest: ManifestStore;
+  /** Per node: supplier endpoints kept out after repeated faults. */
+  breaker: CircuitBreaker;
+  /** Per node: the route each session last used. */
+  sessions: StickySessions;
   outbox: UsageOutbox;
   fetchUpstream: typeof fetch;
   /** Supplier id → API key for that supplier. */

@@ -7,10 +7,12 @@ import { errorBody } from '../shared/errors.ts';
 import { DEFAULT_MAX_MANIFEST_BYTES } from '../shared/manifest.ts';
 import { UsageBatch, type UsageEvent } from '../shared/usage.ts';
 import { createEdgeApp } from './app.ts';
+import { createCircuitBreaker } from './circuit-breaker.ts';
 import { parseEdgeConfig, type EdgeConfig } from './config.ts';
 import { createManifestStore, type ManifestFetchResult } from './manifest-store.ts';
 import { createNodeIdentity, type NodeIdentity } from './node-identity.ts';
 import { readBounded } from './bounded-body.ts';
+import { createStickySessions } from './stickiness.ts';
 import { createUsageOutbox } from './usage-outbox.ts';
 
 type App = ReturnType<typeof createEdgeApp>;
@@ -54,6 +56,8 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
   const publicKeys: Record<string, CryptoKey> = {};
   for (const [kid, jwk] of Object.entries(config.manifestPublicKeys)) publicKeys[kid] = (await importJWK(jwk, 'EdDSA')) as CryptoKey;
   return createEdgeApp({
+    breaker: createCircuitBreaker({ nowMs }),
+    sessions: createStickySessions({ nowMs }),
     manifest: createManifestStore({
       fetchManifest: (etag) => fetchManifest(config, identity, etag),
       publicKeys,

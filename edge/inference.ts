@@ -9,7 +9,10 @@ import type { RouteEntry } from '../shared/manifest.ts';
 import type { EdgeDeps } from './app.ts';
 import type { MeterResult } from './metering.ts';
 import { admit } from './policy.ts';
-import { forwardWithFailover } from './proxy.ts';
+import { endpointOf } from './circuit-breaker.ts';
+import { forwardWithFailover, isFault } from './proxy.ts';
+import { orderRoutes } from './route-order.ts';
+import { sessionIdOf } from './stickiness.ts';
 import type { EdgeEnv } from './request-context.ts';
 import { rejectionFromSupplier } from './supplier-rejection.ts';
 
@@ -21,6 +24,8 @@ export interface UpstreamRequest {
 export interface InferencePlan {
   /** The public model id the client asked for. */
   model: string;
+  /** The body's `metadata`, where a session id may be (stickiness); undefined when the API has none. */
+  metadata?: unknown;
   /** Size of the client's body: the input estimate when a supplier reports no usage (~4 bytes a token). */
   requestBytes: number;
   /** The request for this route, or null when its supplier format cannot serve this request. */
@@ -43,10 +48,23 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   const routes = admission.routes.filter((r) => plan.upstream(r, undefined) !== null);
   if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
 
-  const forwarded = await forwardWithFailover(routes, (route) => plan.upstream(route, deps.supplierKeys[route.supplier_id])!, {
+  // Sessions are per key and model: another tenant's session id can never steer this one.
+  const session = sessionIdOf(c.req.raw.headers, plan.metadata);
+  const sessionKey = session === null ? null : `${c.get('key').id}\u0000${plan.model}\u0000${session}`;
+  const ordered = orderRoutes(routes, { isOpen: deps.breaker.isOpen, sticky: sessionKey === null ? undefined : deps.sessions.get(sessionKey) });
+  const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, deps.supplierKeys[route.supplier_id])!, {
     fetch: deps.fetchUpstream,
     firstByteTimeoutMs: deps.upstreamFirstByteTimeoutMs,
+    nowMs: deps.nowMs,
   });
+  for (const attempt of forwarded.attempts) {
+    if (isFault(attempt)) deps.breaker.failure(endpointOf(attempt.route), attempt.retryAfterMs);
+    else deps.breaker.success(endpointOf(attempt.route));
+  }
+  if (sessionKey !== null) {
+    if (forwarded.ok) deps.sessions.set(sessionKey, endpointOf(forwarded.route));
+    else deps.sessions.forget(sessionKey);
+  }
   if (!forwarded.ok) {
     throw forwarded.timedOut
       ? new ApiError('upstream_timeout', 'Every allowed supplier timed out.')

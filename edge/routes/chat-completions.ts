@@ -16,6 +16,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const body = parseBody(ChatCompletionRequest, json);
     return runInference(c, deps, {
       model: body.model,
+      metadata: body.metadata,
       requestBytes: bytes,
       // Anthropic-format suppliers are reached through translation (issue 4).
       upstream: (route, credential) => (route.format === 'openai' ? openAiChatRequest(route, body, credential) : null),

@@ -3,6 +3,8 @@
 // with its own ExecutionContext.
 
 import { createEdgeApp, type EdgeDeps } from '../../../edge/app.ts';
+import { createCircuitBreaker } from '../../../edge/circuit-breaker.ts';
+import { createStickySessions } from '../../../edge/stickiness.ts';
 import { createManifestStore } from '../../../edge/manifest-store.ts';
 import { createUsageOutbox } from '../../../edge/usage-outbox.ts';
 import type { ManifestPayload } from '../../../shared/manifest.ts';
@@ -20,6 +22,8 @@ export interface TestEdgeOptions {
   upstreamFirstByteTimeoutMs?: number;
   supplierKeys?: Record<string, string>;
   region?: EdgeDeps['region'];
+  /** Consecutive supplier faults that open an endpoint's breaker (default 3). */
+  breakerThreshold?: number;
 }
 
 export interface SendOptions {
@@ -79,6 +83,8 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
   });
   const app = createEdgeApp({
     manifest,
+    breaker: createCircuitBreaker({ nowMs: clock.nowMs, ...(options.breakerThreshold === undefined ? {} : { threshold: options.breakerThreshold }) }),
+    sessions: createStickySessions({ nowMs: clock.nowMs }),
     outbox,
     fetchUpstream: supplier.fetch,
     supplierKeys: options.supplierKeys ?? {},
