@@ -1,0 +1,143 @@
+// The gateway for the benchmark, brought up like `npm start` but on its own ports and with its own
+// throwaway state: fresh keys, PGlite in a temp dir (or DATABASE_URL), the fake supplier as a
+// child process, the control plane in this process, the edge bundle under Miniflare (workerd).
+
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeAudit, type Actor } from '../control-plane/audit.ts';
+import { loadConfig } from '../control-plane/config.ts';
+import type { Database, DatabaseTarget } from '../control-plane/db.ts';
+import { seedCatalog } from '../control-plane/demo-catalog.ts';
+import type { Logger } from '../control-plane/log.ts';
+import { startControlPlane } from '../control-plane/server.ts';
+import { insertAdminToken } from '../control-plane/sql/principals.ts';
+import { buildEdge } from '../scripts/build-edge.ts';
+import { startEdge } from '../scripts/edge-miniflare.ts';
+import { generateEd25519 } from '../scripts/keys.ts';
+import { createDemoOrgAndKey, registerEdgeNode } from '../scripts/manage-client.ts';
+import { generateToken, hashToken, tokenDisplayPrefix } from '../shared/api-key.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import { forkChild } from './children.ts';
+
+export interface StackPorts {
+  edge: number;
+  controlPlane: number;
+  supplier: number;
+}
+
+export interface Stack {
+  edgeUrl: string;
+  /** Origin of the fake supplier (its API is under /v1). */
+  supplierOrigin: string;
+  supplierPid: number;
+  /** The model the edge serves, and the supplier's name for it. */
+  model: string;
+  upstreamModel: string;
+  /** A customer API key of the edge. Never printed. */
+  apiKey: string;
+  keyId: string;
+  db: Database;
+  database: DatabaseTarget;
+  /** SHA-256 of the edge bundle that ran: the edge changes often, results name their code. */
+  edgeBundleSha256: string;
+  close(): Promise<void>;
+}
+
+const SUPPLIER_ENTRY = fileURLToPath(new URL('./supplier-process.ts', import.meta.url));
+const ACTOR: Actor = { userId: null, tokenId: null, requestId: null, clientAddr: 'npm run bench' };
+
+// Warnings and errors only, and on stderr: stdout carries the results table.
+const quietLog: Logger = (level, msg, fields) => {
+  if (level !== 'info') process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }) + '\n');
+};
+
+/** With a database that already has an owner (DATABASE_URL), bootstrap gives no token: mint one. */
+async function mintOwnerToken(db: Database): Promise<string> {
+  const { rows } = await db.query<{ id: string }>("SELECT id FROM users WHERE platform_role = 'taas_owner' ORDER BY id LIMIT 1");
+  const token = generateToken('admin_token');
+  const tokenId = uuidv7();
+  await db.transaction(async (tx) => {
+    await insertAdminToken(tx, { id: tokenId, userId: rows[0]!.id, name: 'npm run bench', tokenHash: await hashToken(token), prefix: tokenDisplayPrefix(token) });
+    await writeAudit(tx, ACTOR, { action: 'admin_token.create', targetType: 'admin_token', targetId: tokenId, orgId: null });
+  });
+  return token;
+}
+
+export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string }): Promise<Stack> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.reverse()) await closer().catch((err: unknown) => process.stderr.write(`bench cleanup: ${String(err)}\n`));
+  };
+  try {
+    const stateDir = mkdtempSync(join(tmpdir(), 'taas-bench-'));
+    const removeState = (): void => rmSync(stateDir, { recursive: true, force: true });
+    // Also when Miniflare's own signal handler ends the process before close() can run.
+    process.once('exit', removeState);
+    closers.push(async () => removeState());
+    const suffix = randomBytes(4).toString('hex');
+    const manifestKey = await generateEd25519(`bench-${suffix}`);
+    const nodeId = `bench-edge-${suffix}`;
+    const nodeKeys = await generateEd25519(nodeId);
+
+    const supplier = await forkChild(SUPPLIER_ENTRY, [String(ports.supplier)]);
+    closers.push(supplier.stop);
+    const supplierOrigin = new URL(supplier.firstLine).origin;
+
+    const databaseUrl = process.env.DATABASE_URL || undefined;
+    const config = loadConfig({
+      CP_PORT: String(ports.controlPlane),
+      PGLITE_DATA_DIR: join(stateDir, 'pgdata'),
+      MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+    });
+    const cp = await startControlPlane(config, { log: quietLog });
+    closers.push(cp.close);
+    const adminToken = cp.bootstrapToken ?? (await mintOwnerToken(cp.db));
+
+    const model = 'bench-model';
+    const upstreamModel = 'fake-chat-1';
+    // Its own supplier id, so a shared DATABASE_URL keeps `npm start`'s demo supplier as it was.
+    await seedCatalog(cp.db, ACTOR, {
+      supplier: { id: 'bench', name: 'Benchmark supplier (local fake)', format: 'openai', baseUrl: `${supplierOrigin}/v1`, region: 'EU' },
+      models: [{ id: model, upstreamModel, inputPerMtok: 150_000, outputPerMtok: 600_000 }],
+    });
+    await registerEdgeNode(cp.url, adminToken, { id: nodeId, publicJwk: nodeKeys.publicJwk });
+    const demo = await createDemoOrgAndKey(cp.url, adminToken, { orgName: `bench ${new Date().toISOString()}`, keyName: 'bench key' });
+
+    const bundle = await buildEdge();
+    const edgeBundleSha256 = createHash('sha256').update(readFileSync(bundle)).digest('hex');
+    const edge = await startEdge({
+      bundle,
+      port: ports.edge,
+      bindings: {
+        NODE_ID: nodeId,
+        NODE_PRIVATE_KEY: JSON.stringify(nodeKeys.privateJwk),
+        CONTROL_PLANE_URL: cp.url,
+        MANIFEST_PUBLIC_KEYS: JSON.stringify({ [manifestKey.publicJwk.kid]: manifestKey.publicJwk }),
+        EDGE_REGION: 'EU',
+        ...edgeBindings,
+      },
+    });
+    closers.push(edge.close);
+
+    return {
+      edgeUrl: edge.url,
+      supplierOrigin,
+      supplierPid: supplier.pid,
+      model,
+      upstreamModel,
+      apiKey: demo.key,
+      keyId: demo.keyId,
+      db: cp.db,
+      database: cp.db.target,
+      edgeBundleSha256,
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
