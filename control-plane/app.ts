@@ -21,6 +21,7 @@ import { invitationRoutes } from './routes/invitations.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { memberRoutes } from './routes/members.ts';
 import { nodeApiRoutes } from './routes/node-api.ts';
+import { nodeCredentialRoutes } from './routes/node-credentials.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { modelRouteRoutes } from './routes/model-routes.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -101,6 +102,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
     .route('/', credentialRoutes(deps))
     .route('/orgs', orgSuspensionRoutes(deps));
   app.route('/v1/manage', manage);
+  // Before nodeApiRoutes: its router-wide node auth would otherwise run a second time here.
+  app.route('/node/v1', nodeCredentialRoutes(deps));
   app.route('/node/v1', nodeApiRoutes(deps));
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404));

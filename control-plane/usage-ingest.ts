@@ -20,7 +20,18 @@ export function costOf(event: UsageEvent, prices: PriceVersion[]): number {
   const at = Date.parse(event.started_at);
   const price = prices.find((p) => p.model_id === event.model && p.effective_from.getTime() <= at);
   if (!price) return 0;
-  return tokenCostMicros(event.input_tokens, price.input_per_mtok) + tokenCostMicros(event.output_tokens, price.output_per_mtok);
+  return (
+    tokenCostMicros(event.input_tokens, price.input_per_mtok) +
+    tokenCostMicros(event.output_tokens, price.output_per_mtok) +
+    secondsCostMicros(event.audio_seconds ?? 0, price.per_second)
+  );
+}
+
+/** Audio seconds (to the millisecond) × µUSD per second, in BigInt, rounded half up once per row. */
+export function secondsCostMicros(seconds: number, perSecondMicros: number | null): number {
+  if (perSecondMicros === null || seconds <= 0) return 0;
+  const millis = BigInt(Math.round(seconds * 1000));
+  return Number((millis * BigInt(perSecondMicros) + 500n) / 1000n);
 }
 
 export async function ingestUsage(db: Database, nodeId: string, events: UsageEvent[]): Promise<IngestResult> {

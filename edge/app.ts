@@ -6,13 +6,21 @@ import { ApiError, ERRORS } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import type { Region } from '../shared/manifest.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
+import { keepCredentialsFresh, type CredentialStore } from './credential-store.ts';
 import { errorFormatFor, errorPayload } from './error-shape.ts';
 import { gate } from './gate.ts';
 import { recordUsage } from './record-usage.ts';
 import type { ManifestStore } from './manifest-store.ts';
 import type { EdgeEnv } from './request-context.ts';
 import { chatCompletionsRoute } from './routes/chat-completions.ts';
+import { countTokensRoute } from './routes/count-tokens.ts';
+import { messagesRoute } from './routes/messages.ts';
 import { modelsRoute } from './routes/models.ts';
+import { audioSpeechRoute } from './routes/audio-speech.ts';
+import { audioTranscriptionsRoute } from './routes/audio-transcriptions.ts';
+import { embeddingsRoute } from './routes/embeddings.ts';
+import { rerankRoute } from './routes/rerank.ts';
+import { responsesRoute } from './routes/responses.ts';
 import type { StickySessions } from './stickiness.ts';
 import type { UsageOutbox } from './usage-outbox.ts';
 
@@ -24,11 +32,15 @@ export interface EdgeDeps {
   sessions: StickySessions;
   outbox: UsageOutbox;
   fetchUpstream: typeof fetch;
-  /** Supplier id → API key for that supplier. */
+  /** Supplier id → API key: the local fallback when no sealed credential is held. */
   supplierKeys: Readonly<Record<string, string>>;
+  /** Supplier credentials sealed to this node's key; absent: SUPPLIER_KEYS only. */
+  credentials?: CredentialStore;
   region: Region;
   nowMs: () => number;
   maxRequestBytes: number;
+  /** Audio uploads (multipart); default 25 MB, OpenAI's limit. */
+  maxAudioBytes?: number;
   upstreamFirstByteTimeoutMs: number;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number>) => void;
 }
@@ -50,8 +62,17 @@ export function createEdgeApp(deps: EdgeDeps) {
 
   const v1 = new Hono<EdgeEnv>()
     .use(gate(deps))
+    .use(keepCredentialsFresh(deps))
     .get('/models', modelsRoute())
-    .post('/chat/completions', recordUsage(deps), chatCompletionsRoute(deps));
+    .post('/chat/completions', recordUsage(deps), chatCompletionsRoute(deps))
+    .post('/messages', recordUsage(deps), messagesRoute(deps))
+    .post('/messages/count_tokens', recordUsage(deps), countTokensRoute(deps))
+    .post('/responses', recordUsage(deps), responsesRoute(deps))
+    .post('/codex/responses', recordUsage(deps), responsesRoute(deps))
+    .post('/embeddings', recordUsage(deps), embeddingsRoute(deps))
+    .post('/rerank', recordUsage(deps), rerankRoute(deps))
+    .post('/audio/transcriptions', recordUsage(deps), audioTranscriptionsRoute(deps))
+    .post('/audio/speech', recordUsage(deps), audioSpeechRoute(deps));
   app.route('/v1', v1);
 
   app.notFound((c) =>

@@ -8,6 +8,10 @@ export interface EdgeConfig {
   nodeId: string;
   /** Ed25519 private JWK of this node: signs node-API tokens. */
   nodePrivateJwk: JWK;
+  /** X25519 private JWK of this node: opens the credentials sealed to it. Null: SUPPLIER_KEYS only. */
+  nodeEncryptionJwk: JWK | null;
+  /** Background credential refresh when the last check is older than this. */
+  credentialRefreshMs: number;
   controlPlaneUrl: string;
   /** Pinned manifest verification keys by kid: the trust anchor, never fetched. */
   manifestPublicKeys: Record<string, JWK>;
@@ -58,6 +62,8 @@ export function parseEdgeConfig(env: Bindings): EdgeConfig {
   return {
     nodeId: text(env, 'NODE_ID'),
     nodePrivateJwk: json<JWK>(env, 'NODE_PRIVATE_KEY'),
+    nodeEncryptionJwk: text(env, 'NODE_ENCRYPTION_KEY', '') === '' ? null : json<JWK>(env, 'NODE_ENCRYPTION_KEY'),
+    credentialRefreshMs: seconds(env, 'CREDENTIAL_REFRESH_SECONDS', 10),
     controlPlaneUrl: text(env, 'CONTROL_PLANE_URL').replace(/\/+$/, ''),
     manifestPublicKeys: publicKeys,
     region: region.data,

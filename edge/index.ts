@@ -4,14 +4,16 @@
 
 import { importJWK, type CryptoKey } from 'jose';
 import { errorBody } from '../shared/errors.ts';
-import { DEFAULT_MAX_MANIFEST_BYTES } from '../shared/manifest.ts';
 import { UsageBatch, type UsageEvent } from '../shared/usage.ts';
 import { createEdgeApp } from './app.ts';
 import { createCircuitBreaker } from './circuit-breaker.ts';
 import { parseEdgeConfig, type EdgeConfig } from './config.ts';
-import { createManifestStore, type ManifestFetchResult } from './manifest-store.ts';
+import { createCredentialStore } from './credential-store.ts';
+import { fetchSealedCredentials } from './credential-fetch.ts';
+import { fetchManifest } from './manifest-fetch.ts';
+import { vaultPersistence } from './manifest-persistence.ts';
+import { createManifestStore } from './manifest-store.ts';
 import { createNodeIdentity, type NodeIdentity } from './node-identity.ts';
-import { readBounded } from './bounded-body.ts';
 import { createStickySessions } from './stickiness.ts';
 import { createUsageOutbox } from './usage-outbox.ts';
 
@@ -21,21 +23,8 @@ const log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<stri
   console.log(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }));
 
 const CONTROL_PLANE_TIMEOUT_MS = 5000;
-
-async function fetchManifest(config: EdgeConfig, identity: NodeIdentity, etag: string | null): Promise<ManifestFetchResult> {
-  const headers: Record<string, string> = { authorization: await identity.authorization() };
-  if (etag) headers['if-none-match'] = etag;
-  const response = await fetch(`${config.controlPlaneUrl}/node/v1/manifest`, { headers, signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS) });
-  if (response.status === 304) return { status: 'not_modified' };
-  if (response.status !== 200) {
-    await response.body?.cancel();
-    throw new Error(`manifest fetch answered ${response.status}`);
-  }
-  // Size is checked before anything is parsed: a hostile or broken answer cannot exhaust memory.
-  const bytes = await readBounded(response, DEFAULT_MAX_MANIFEST_BYTES);
-  if (!bytes) throw new Error(`manifest larger than ${DEFAULT_MAX_MANIFEST_BYTES} bytes refused`);
-  return { status: 'ok', jws: new TextDecoder().decode(bytes), etag: response.headers.get('etag') };
-}
+/** Below MANIFEST_MAX_STALE_SECONDS (30 s), so a held long-poll never counts as stale. */
+const MANIFEST_WAIT_SECONDS = 20;
 
 async function deliverUsage(config: EdgeConfig, identity: NodeIdentity, events: UsageEvent[]): Promise<void> {
   const body: UsageBatch = { events };
@@ -55,11 +44,25 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
   const identity = createNodeIdentity(config.nodeId, (await importJWK(config.nodePrivateJwk, 'EdDSA')) as CryptoKey, nowMs);
   const publicKeys: Record<string, CryptoKey> = {};
   for (const [kid, jwk] of Object.entries(config.manifestPublicKeys)) publicKeys[kid] = (await importJWK(jwk, 'EdDSA')) as CryptoKey;
+  const credentials = config.nodeEncryptionJwk
+    ? createCredentialStore({
+        nodeId: config.nodeId,
+        privateKey: (await importJWK(config.nodeEncryptionJwk, 'ECDH-ES')) as CryptoKey,
+        fetchCredentials: (etag) => fetchSealedCredentials(config.controlPlaneUrl, identity, etag),
+        nowMs,
+        refreshMs: config.credentialRefreshMs,
+        log: (msg, fields) => log('warn', msg, fields),
+      })
+    : undefined;
   return createEdgeApp({
+    ...(credentials ? { credentials } : {}),
     breaker: createCircuitBreaker({ nowMs }),
     sessions: createStickySessions({ nowMs }),
     manifest: createManifestStore({
-      fetchManifest: (etag) => fetchManifest(config, identity, etag),
+      fetchManifest: (etag, request) => fetchManifest(config.controlPlaneUrl, identity, etag, request),
+      // Long-poll: the control plane answers as soon as the version moves (manifest-store.ts).
+      watch: { waitSeconds: MANIFEST_WAIT_SECONDS, retryMs: 1000 },
+      ...(env.MANIFEST_VAULT ? { persistence: vaultPersistence(env.MANIFEST_VAULT as DurableObjectNamespace, config.nodeId) } : {}),
       publicKeys,
       nowMs,
       refreshMs: config.manifestRefreshMs,
@@ -81,6 +84,8 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
     log,
   });
 }
+
+export { ManifestVault } from './manifest-vault.ts';
 
 let app: Promise<App> | undefined;
 

@@ -7,8 +7,9 @@ import type { Context } from 'hono';
 import { ApiError } from '../shared/errors.ts';
 import type { RouteEntry } from '../shared/manifest.ts';
 import type { EdgeDeps } from './app.ts';
+import { credentialFor } from './credential-store.ts';
 import type { MeterResult } from './metering.ts';
-import { admit } from './policy.ts';
+import { admit, surfaceMismatch, type SurfaceType } from './policy.ts';
 import { endpointOf } from './circuit-breaker.ts';
 import { forwardWithFailover, isFault } from './proxy.ts';
 import { orderRoutes } from './route-order.ts';
@@ -26,6 +27,8 @@ export interface InferencePlan {
   model: string;
   /** The body's `metadata`, where a session id may be (stickiness); undefined when the API has none. */
   metadata?: unknown;
+  /** The model type this surface serves; a model of another type is a 400 before any supplier call. */
+  modelType?: SurfaceType;
   /** Size of the client's body: the input estimate when a supplier reports no usage (~4 bytes a token). */
   requestBytes: number;
   /** The request for this route, or null when its supplier format cannot serve this request. */
@@ -45,6 +48,8 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   usage.model(plan.model);
   const admission = admit(c.get('key'), c.get('manifest'), plan.model);
   if (!admission.ok) throw new ApiError(admission.code, admission.message, admission.param ? { param: admission.param } : {});
+  const mismatch = plan.modelType ? surfaceMismatch(admission.model, plan.modelType) : null;
+  if (mismatch) throw new ApiError('invalid_request', mismatch, { param: 'model' });
   const routes = admission.routes.filter((r) => plan.upstream(r, undefined) !== null);
   if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
 
@@ -52,7 +57,7 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   const session = sessionIdOf(c.req.raw.headers, plan.metadata);
   const sessionKey = session === null ? null : `${c.get('key').id}\u0000${plan.model}\u0000${session}`;
   const ordered = orderRoutes(routes, { isOpen: deps.breaker.isOpen, sticky: sessionKey === null ? undefined : deps.sessions.get(sessionKey) });
-  const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, deps.supplierKeys[route.supplier_id])!, {
+  const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, credentialFor(deps, route))!, {
     fetch: deps.fetchUpstream,
     firstByteTimeoutMs: deps.upstreamFirstByteTimeoutMs,
     nowMs: deps.nowMs,

@@ -1,16 +1,36 @@
-// Holds the last verified manifest of this edge node and keeps it fresh: background refresh on
-// traffic, conditional fetch (304 when unchanged), never a lower version, fail closed after the
-// hard expiry. No request waits on the control plane except the very first one, a request after a
-// long idle period (bounded by a timeout), or one arriving when the held manifest has expired.
+// Holds the last verified manifest of this edge node and keeps it fresh. Never a lower version;
+// fail closed (503) after the hard expiry. Two refresh modes:
+// - watch (production): one long-poll loop per isolate, started by the first request and kept in
+//   that request's waitUntil; the control plane answers the moment the version moves, with a
+//   signed delta from the held version. Requests never wait on it.
+// - poll (tests, or a runtime that ends the loop): a conditional fetch in the background when the
+//   last check is older than refreshMs.
+// A request waits on the control plane only for the very first manifest (after trying the
+// persisted copy), when the held one has expired, or after maxStaleMs without any refresh attempt
+// (an idle isolate whose loop the runtime ended), bounded by blockingRefreshLimitMs.
 
 import type { CryptoKey } from 'jose';
-import { DEFAULT_MAX_MANIFEST_BYTES, verifyManifest, type ManifestPayload } from '../shared/manifest.ts';
+import { DEFAULT_MAX_MANIFEST_BYTES, type ManifestPayload } from '../shared/manifest.ts';
+import { acceptSigned, chainWantsSnapshot, replayChain, type HeldManifest } from './manifest-chain.ts';
 
 export type ManifestFetchResult = { status: 'not_modified' } | { status: 'ok'; jws: string; etag: string | null };
 
+/** Ask for what changed since the held version; with waitSeconds, the control plane may hold the request that long. */
+export interface ManifestFetchRequest {
+  since: { version: number; issuedAt: number } | null;
+  waitSeconds: number;
+}
+
+/** The last verified manifest as signed bytes, kept across restarts of the edge process. */
+export interface ManifestPersistence {
+  load(): Promise<string[] | null>;
+  replace(snapshot: string): Promise<void>;
+  append(delta: string): Promise<void>;
+}
+
 export interface ManifestStoreOptions {
-  /** One conditional GET of the manifest; throws on network errors and unexpected statuses. */
-  fetchManifest: (etag: string | null) => Promise<ManifestFetchResult>;
+  /** One GET of the manifest; throws on network errors and unexpected statuses. */
+  fetchManifest: (etag: string | null, request?: ManifestFetchRequest) => Promise<ManifestFetchResult>;
   publicKeys: Readonly<Record<string, CryptoKey>>;
   nowMs: () => number;
   refreshMs: number;
@@ -18,6 +38,9 @@ export interface ManifestStoreOptions {
   maxBytes?: number;
   /** How long a request waits for a refresh after an idle period (default 2 s). */
   blockingRefreshLimitMs?: number;
+  /** Long-poll loop; absent = poll on traffic only. */
+  watch?: { waitSeconds: number; retryMs: number };
+  persistence?: ManifestPersistence;
   log?: (msg: string, fields?: Record<string, string | number>) => void;
 }
 
@@ -30,76 +53,118 @@ export interface ManifestStore {
 
 const BLOCKING_REFRESH_LIMIT_MS = 2000;
 
-async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
   if (timer !== undefined) clearTimeout(timer);
 }
 
 export function createManifestStore(options: ManifestStoreOptions): ManifestStore {
-  let held: ManifestPayload | null = null;
+  let held: HeldManifest | null = null;
   let etag: string | null = null;
   let lastAttemptMs = -Infinity;
-  let inflight: Promise<void> | null = null;
+  let pollOpen = false;
+  let wantSnapshot = false;
+  let inflight: Promise<boolean> | null = null;
+  let loaded: Promise<void> | null = null;
+  let watching = false;
   const log = options.log ?? (() => {});
+  const chainOptions = () => ({ publicKeys: options.publicKeys, nowSeconds: Math.floor(options.nowMs() / 1000), maxBytes: options.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES });
 
-  async function fetchAndVerify(): Promise<void> {
-    lastAttemptMs = options.nowMs();
-    let result: ManifestFetchResult;
-    try {
-      result = await options.fetchManifest(etag);
-    } catch (err) {
-      log('manifest fetch failed', { error: err instanceof Error ? err.message : String(err) });
-      return;
-    }
-    if (result.status === 'not_modified') return;
-    const verified = await verifyManifest(result.jws, {
-      publicKeys: options.publicKeys,
-      nowSeconds: Math.floor(options.nowMs() / 1000),
-      maxBytes: options.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES,
-      ...(held ? { current: held } : {}),
-    });
-    if (!verified.ok) {
-      log('manifest rejected', { reason: verified.reason });
-      return;
-    }
-    held = verified.manifest;
-    etag = result.etag;
+  async function loadPersisted(): Promise<void> {
+    const chain = await options.persistence?.load().catch((err: unknown) => log('manifest load failed', { error: String(err) }));
+    if (!chain || held) return;
+    held = await replayChain(chain, chainOptions());
+    log(held ? 'manifest restored from edge storage' : 'persisted manifest refused', held ? { version: held.manifest.version } : {});
   }
 
-  function refresh(): Promise<void> {
-    inflight ??= fetchAndVerify().finally(() => {
+  function persist(accepted: HeldManifest, jws: string): Promise<void> | undefined {
+    const saving = accepted.chain.length === 1 ? options.persistence?.replace(jws) : options.persistence?.append(jws);
+    return saving?.catch((err: unknown) => log('manifest persist failed', { error: String(err) }));
+  }
+
+  /** One fetch; true when the control plane answered (200 or 304). */
+  async function fetchAndVerify(waitSeconds: number): Promise<boolean> {
+    lastAttemptMs = options.nowMs();
+    const base = held && !wantSnapshot && !chainWantsSnapshot(held.chain) ? held.manifest : null;
+    const request: ManifestFetchRequest = { since: base ? { version: base.version, issuedAt: base.issued_at } : null, waitSeconds };
+    let result: ManifestFetchResult;
+    pollOpen = waitSeconds > 0;
+    try {
+      result = await options.fetchManifest(etag, request);
+    } catch (err) {
+      log('manifest fetch failed', { error: err instanceof Error ? err.message : String(err) });
+      return false;
+    } finally {
+      pollOpen = false;
+      lastAttemptMs = options.nowMs();
+    }
+    if (result.status === 'not_modified') return true;
+    // Another fetch moved the held version meanwhile: this answer was for an older base.
+    if (base && held?.manifest !== base) return true;
+    const accepted = await acceptSigned(result.jws, held, chainOptions());
+    if (!accepted.ok) {
+      log('manifest rejected', { reason: accepted.reason });
+      if (accepted.reason === 'wrong_base') wantSnapshot = true;
+      return true;
+    }
+    held = accepted.held;
+    etag = result.etag;
+    wantSnapshot = false;
+    await persist(accepted.held, result.jws);
+    return true;
+  }
+
+  function refresh(): Promise<boolean> {
+    inflight ??= (loaded ??= loadPersisted()).then(() => fetchAndVerify(0)).finally(() => {
       inflight = null;
     });
     return inflight;
   }
 
-  function usable(nowMs: number): boolean {
-    return held !== null && held.expires_at * 1000 > nowMs;
+  async function watchLoop(watch: NonNullable<ManifestStoreOptions['watch']>): Promise<void> {
+    for (;;) {
+      // Never wait past the point where the control plane renews the held copy (a quarter of its life).
+      const m = held?.manifest;
+      const renewIn = m ? m.issued_at + (m.expires_at - m.issued_at) / 4 - options.nowMs() / 1000 : 0;
+      const wait = held && usable(options.nowMs()) ? Math.max(0, Math.min(watch.waitSeconds, Math.floor(renewIn) + 1)) : 0;
+      if (!(await fetchAndVerify(wait))) await sleep(watch.retryMs);
+    }
   }
 
+  function usable(nowMs: number): boolean {
+    return held !== null && held.manifest.expires_at * 1000 > nowMs;
+  }
+
+  const served = () => (usable(options.nowMs()) ? held!.manifest : null);
+
   return {
-    refresh,
+    refresh: async () => void (await refresh()),
     async current(waitUntil) {
       const now = options.nowMs();
-      // Every refresh is handed to waitUntil, also the ones a request waits for: the runtime must
-      // not cancel a fetch that other requests (sharing `inflight`) are waiting on when this one ends.
       if (!usable(now)) {
-        const work = refresh();
+        // Every refresh is handed to waitUntil, also those a request waits for: the runtime must
+        // not cancel a fetch that other requests (sharing `inflight`) are waiting on.
+        const work = (loaded ??= loadPersisted()).then(() => (usable(options.nowMs()) ? undefined : refresh()));
         waitUntil(work);
         await work;
-        return usable(options.nowMs()) ? held : null;
       }
-      const sinceAttempt = now - lastAttemptMs;
+      if (options.watch && !watching && held) {
+        watching = true;
+        waitUntil(watchLoop(options.watch).finally(() => (watching = false)));
+      }
+      const sinceAttempt = pollOpen ? 0 : now - lastAttemptMs;
       if (sinceAttempt >= options.maxStaleMs) {
         // Idle for long: a revocation may be waiting. Wait for one refresh, but never for long.
         const work = refresh();
         waitUntil(work);
         await withTimeout(work, options.blockingRefreshLimitMs ?? BLOCKING_REFRESH_LIMIT_MS);
-      } else if (sinceAttempt >= options.refreshMs) {
+      } else if (!watching && sinceAttempt >= options.refreshMs) {
         waitUntil(refresh());
       }
-      return usable(options.nowMs()) ? held : null;
+      return served();
     },
   };
 }

@@ -11,6 +11,10 @@ export interface MeteredUsage {
   output: number;
   cachedInput: number;
   reasoning: number;
+  /** Audio surfaces: seconds billed per second (PRODUCT.md §5). */
+  audioSeconds?: number;
+  /** True when these counts are the edge's own (audio seconds not reported by the supplier). */
+  estimated?: boolean;
 }
 
 export interface MeterResult {

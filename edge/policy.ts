@@ -57,3 +57,12 @@ export function admit(key: KeyEntry, manifest: ManifestPayload, modelId: string)
 export function visibleModels(key: KeyEntry, manifest: ManifestPayload): ModelEntry[] {
   return Object.values(manifest.models).filter((m) => admit(key, manifest, m.id).ok);
 }
+
+/** The kind of API surface a model serves: its catalog `type` (control-plane/routes/models.ts). */
+export type SurfaceType = 'chat' | 'embedding' | 'rerank' | 'transcription' | 'speech';
+
+/** Null when the model serves this surface; else the 400's message naming the model's type. */
+export function surfaceMismatch(model: ModelEntry, surface: SurfaceType): string | null {
+  if (model.type === surface) return null;
+  return `The model '${model.id}' is a ${model.type} model; this endpoint serves ${surface} models.`;
+}

@@ -56,7 +56,8 @@ export function createUsageRecorder(context: {
         status: outcome.status,
         input_tokens: counts.input,
         output_tokens: counts.output,
-        estimated: !outcome.usage && outcome.estimate !== undefined,
+        estimated: outcome.usage ? outcome.usage.estimated === true : outcome.estimate !== undefined,
+        audio_seconds: outcome.usage?.audioSeconds ?? 0,
         started_at: new Date(context.startedMs).toISOString(),
         latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
       });

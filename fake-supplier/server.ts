@@ -5,6 +5,8 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_BEHAVIOUR, mergeBehaviour, parseBehaviourPatch, takeFault } from './behaviour.ts';
+import { createAnthropicEndpoint } from './anthropic-endpoint.ts';
+import { createMediaEndpoints } from './media-endpoints.ts';
 import type { Behaviour, FailNext } from './behaviour.ts';
 import { chatEvents, completionBody, errorBody, errorBodyForStatus, MODEL_LIST } from './openai-chat.ts';
 import { parseChatRequest, planCompletion } from './openai-chat.ts';
@@ -133,10 +135,31 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
     send(res, 200, JSON.stringify(behaviour));
   };
 
+  const anthropic = createAnthropicEndpoint({
+    apiKey: options.apiKey,
+    idPrefix,
+    stats: () => stats,
+    takeFault: () => {
+      const { fault, next } = takeFault(behaviour);
+      const current = behaviour;
+      behaviour = next;
+      return { fault, behaviour: current };
+    },
+    closing: () => closing,
+  });
+
+  const media = createMediaEndpoints({ apiKey: options.apiKey, idPrefix, stats: () => stats, interChunkDelayMs: () => behaviour.interChunkDelayMs });
+
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path.startsWith('/__control/')) return void control(req, res, path);
     if (req.method === 'POST' && path === '/v1/chat/completions') return void chat(req, res);
+    if (req.method === 'POST' && path === '/v1/messages') return void anthropic.messages(req, res);
+    if (req.method === 'POST' && path === '/v1/messages/count_tokens') return void anthropic.countTokens(req, res);
+    if (req.method === 'POST' && path === '/v1/embeddings') return void media.embeddings(req, res);
+    if (req.method === 'POST' && path === '/v1/rerank') return void media.rerank(req, res);
+    if (req.method === 'POST' && path === '/v1/audio/transcriptions') return void media.transcriptions(req, res);
+    if (req.method === 'POST' && path === '/v1/audio/speech') return void media.speech(req, res);
     if (req.method === 'GET' && path === '/v1/models') {
       const denied = authFailure(req);
       return denied ? send(res, 401, denied) : send(res, 200, MODEL_LIST);

@@ -8,6 +8,9 @@ export const COMPATIBILITY_DATE = '2026-04-26';
 export interface EdgeBindings {
   NODE_ID: string;
   NODE_PRIVATE_KEY: string;
+  /** X25519 private JWK: opens credentials sealed to this node (absent: SUPPLIER_KEYS only). */
+  NODE_ENCRYPTION_KEY?: string;
+  CREDENTIAL_REFRESH_SECONDS?: string;
   CONTROL_PLANE_URL: string;
   MANIFEST_PUBLIC_KEYS: string;
   EDGE_REGION?: string;
@@ -22,12 +25,27 @@ export interface RunningEdge {
   close(): Promise<void>;
 }
 
-export async function startEdge(options: { bundle: string; port: number; host?: string; bindings: EdgeBindings; verbose?: boolean }): Promise<RunningEdge> {
+export interface StartEdgeOptions {
+  bundle: string;
+  port: number;
+  host?: string;
+  bindings: EdgeBindings;
+  verbose?: boolean;
+  /**
+   * Directory where the ManifestVault Durable Object keeps the last verified manifest, so a
+   * restarted edge serves while the control plane is down. Absent: kept in memory only.
+   */
+  persistDir?: string;
+}
+
+export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   const mf = new Miniflare({
     modules: [{ type: 'ESModule', path: options.bundle, contents: readFileSync(options.bundle, 'utf8') }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ...options.bindings },
+    durableObjects: { MANIFEST_VAULT: 'ManifestVault' },
+    ...(options.persistDir ? { durableObjectsPersist: options.persistDir } : {}),
     host,
     port: options.port,
     cf: false,

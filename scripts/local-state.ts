@@ -6,13 +6,14 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { generateKekBase64 } from '../control-plane/credentials/keyring.ts';
-import { generateEd25519, type JwkPair } from './keys.ts';
+import { generateEd25519, generateX25519, type JwkPair } from './keys.ts';
 
 export interface LocalState {
   /** Which database this state belongs to: 'pglite:<dir>' or the DATABASE_URL without its password. */
   database: string;
   manifestKey: JwkPair;
-  node: { id: string; keys: JwkPair };
+  /** `encryption` is absent in state files from before sealed credentials (npm start then makes a new node). */
+  node: { id: string; keys: JwkPair; encryption?: JwkPair };
   adminToken: string | null;
   /** The key-encryption key of provider credentials (CREDENTIAL_KEKS); absent in state files from before it existed. */
   credentialKek?: { id: string; key: string };
@@ -38,12 +39,18 @@ export async function loadOrCreateState(file: string, database: string): Promise
     state: {
       database,
       manifestKey: await generateEd25519(`local-${suffix}`),
-      node: { id: `local-edge-${suffix}`, keys: await generateEd25519(`local-edge-${suffix}`) },
+      node: await newLocalNode(suffix),
       adminToken: null,
       credentialKek: newLocalKek(suffix),
       demo: null,
     },
   };
+}
+
+/** A new local edge node identity: Ed25519 signing key and X25519 encryption key. */
+export async function newLocalNode(suffix: string): Promise<LocalState['node']> {
+  const id = `local-edge-${suffix}`;
+  return { id, keys: await generateEd25519(id), encryption: await generateX25519(id) };
 }
 
 /** A fresh local KEK, base64 of 32 random bytes, as CREDENTIAL_KEKS takes it. */

@@ -18,9 +18,10 @@ export async function manage<T = Record<string, unknown>>(baseUrl: string, token
 }
 
 /** Registers the node; an existing registration of the same id is fine. */
-export async function registerEdgeNode(baseUrl: string, token: string, node: { id: string; publicJwk: JWK }): Promise<void> {
+export async function registerEdgeNode(baseUrl: string, token: string, node: { id: string; publicJwk: JWK; encryptionJwk?: JWK }): Promise<void> {
   const { kid: _kid, alg: _alg, ...publicKey } = node.publicJwk;
-  const { status, json } = await call(baseUrl, token, 'POST', '/v1/manage/edge-nodes', { id: node.id, name: node.id, public_key_jwk: publicKey });
+  const body = { id: node.id, name: node.id, public_key_jwk: publicKey, ...(node.encryptionJwk ? { encryption_jwk: node.encryptionJwk } : {}) };
+  const { status, json } = await call(baseUrl, token, 'POST', '/v1/manage/edge-nodes', body);
   if (status !== 201 && status !== 409) throw new Error(`registering edge node answered ${status}: ${JSON.stringify(json)}`);
 }
 

@@ -17,7 +17,7 @@ import { insertAdminToken } from '../control-plane/sql/principals.ts';
 import { startFakeSupplier } from '../fake-supplier/server.ts';
 import { buildEdge } from './build-edge.ts';
 import { startEdge } from './edge-miniflare.ts';
-import { describeDatabase, loadOrCreateState, newLocalKek, saveState } from './local-state.ts';
+import { describeDatabase, loadOrCreateState, newLocalKek, newLocalNode, saveState } from './local-state.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from './manage-client.ts';
 
 const STATE_FILE = '.taas/local.json';
@@ -69,7 +69,11 @@ async function main(): Promise<void> {
     supplier: { id: 'demo', name: 'Demo supplier (local fake)', format: 'openai', baseUrl: supplier.url, region: 'EU' },
     models: [{ id: DEMO_MODEL, upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
   });
-  await registerEdgeNode(cp.url, state.adminToken, { id: state.node.id, publicJwk: state.node.keys.publicJwk });
+  // A node from an older state file has no encryption key and cannot get one (registration is
+  // once): start a new node identity so sealed credentials reach it.
+  if (!state.node.encryption) state.node = await newLocalNode(randomBytes(3).toString('hex'));
+  const encryption = state.node.encryption!;
+  await registerEdgeNode(cp.url, state.adminToken, { id: state.node.id, publicJwk: state.node.keys.publicJwk, encryptionJwk: encryption.publicJwk });
   state.demo ??= await createDemoOrgAndKey(cp.url, state.adminToken, { orgName: 'Demo org', keyName: 'demo key' });
 
   const edge = await startEdge({
@@ -78,6 +82,7 @@ async function main(): Promise<void> {
     bindings: {
       NODE_ID: state.node.id,
       NODE_PRIVATE_KEY: JSON.stringify(state.node.keys.privateJwk),
+      NODE_ENCRYPTION_KEY: JSON.stringify(encryption.privateJwk),
       CONTROL_PLANE_URL: cp.url,
       MANIFEST_PUBLIC_KEYS: JSON.stringify({ [state.manifestKey.publicJwk.kid]: state.manifestKey.publicJwk }),
       EDGE_REGION: 'EU',

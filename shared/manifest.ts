@@ -9,7 +9,7 @@ export const MANIFEST_TYP = 'taas-manifest+jws';
 /** Pinned: the verifier accepts no other algorithm, so `none` and HMAC-with-the-public-key fail. */
 export const MANIFEST_ALG = 'EdDSA';
 export const MANIFEST_FORMAT = 1;
-/** Checked before any parsing; issue 4 replaces full snapshots with shards/deltas for 1M keys. */
+/** Checked before any parsing. Snapshots are rare (start, long gaps); changes travel as deltas (manifest-delta.ts). */
 export const DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export const Region = z.enum(['EU', 'US', 'APAC']);
@@ -25,7 +25,7 @@ export type Budget = z.infer<typeof Budget>;
 
 // Fields added after format 1 shipped default to null, so an edge accepts manifests from a control
 // plane that does not send them yet (README: "change the manifest format, edge first").
-const KeyEntry = z.object({
+export const KeyEntry = z.object({
   id: z.string(),
   org_id: z.string(),
   owner_id: z.string().nullable(),
@@ -77,7 +77,7 @@ const Pricing = z.object({
 });
 export type Pricing = z.infer<typeof Pricing>;
 
-const ModelEntry = z.object({
+export const ModelEntry = z.object({
   id: z.string(),
   type: z.string(),
   owned_by: z.string(),
@@ -90,7 +90,7 @@ const ModelEntry = z.object({
 });
 export type ModelEntry = z.infer<typeof ModelEntry>;
 
-const OrgEntry = z.object({ status: z.enum(['active', 'suspended']) });
+export const OrgEntry = z.object({ status: z.enum(['active', 'suspended']) });
 
 export const ManifestPayload = z.object({
   format: z.literal(MANIFEST_FORMAT),
@@ -136,37 +136,55 @@ export interface VerifyOptions {
   maxBytes?: number;
   /** The manifest currently held: a lower version (or same version issued earlier) is refused. */
   current?: Pick<ManifestPayload, 'version' | 'issued_at'>;
+  /** Only for the base of a persisted delta chain: the chain's end is checked for expiry instead. */
+  ignoreExpiry?: boolean;
 }
 
-export async function verifyManifest(jws: string, options: VerifyOptions): Promise<ManifestVerification> {
-  if (jws.length > (options.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES)) return { ok: false, reason: 'too_large' };
+export type SignatureCheck = { ok: true; payload: unknown; kid: string } | { ok: false; reason: Exclude<ManifestRejection, 'expired' | 'older_version' | 'bad_payload'> | 'bad_payload' };
+
+/**
+ * The checks every signed node-API document shares (manifest, delta): size before parsing, the
+ * pinned algorithm and `typ`, a pinned `kid`, the signature, then JSON. `typ` keeps a delta from
+ * being accepted as a snapshot and the other way round.
+ */
+export async function verifySignedJson(
+  jws: string,
+  options: { typ: string; publicKeys: Readonly<Record<string, CryptoKey>>; maxBytes: number },
+): Promise<SignatureCheck> {
+  if (jws.length > options.maxBytes) return { ok: false, reason: 'too_large' };
   let header;
   try {
     header = decodeProtectedHeader(jws);
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  if (header.alg !== MANIFEST_ALG || header.typ !== MANIFEST_TYP || typeof header.kid !== 'string') {
+  if (header.alg !== MANIFEST_ALG || header.typ !== options.typ || typeof header.kid !== 'string') {
     return { ok: false, reason: 'bad_header' };
   }
   const key = Object.hasOwn(options.publicKeys, header.kid) ? options.publicKeys[header.kid] : undefined;
   if (!key) return { ok: false, reason: 'unknown_kid' };
-
   let bytes: Uint8Array;
   try {
     ({ payload: bytes } = await compactVerify(jws, key, { algorithms: [MANIFEST_ALG] }));
   } catch {
     return { ok: false, reason: 'bad_signature' };
   }
-  let parsed;
   try {
-    parsed = ManifestPayload.safeParse(JSON.parse(new TextDecoder().decode(bytes)));
+    return { ok: true, payload: JSON.parse(new TextDecoder().decode(bytes)) as unknown, kid: header.kid };
   } catch {
     return { ok: false, reason: 'bad_payload' };
   }
+}
+
+export async function verifyManifest(jws: string, options: VerifyOptions): Promise<ManifestVerification> {
+  const checked = await verifySignedJson(jws, { typ: MANIFEST_TYP, publicKeys: options.publicKeys, maxBytes: options.maxBytes ?? DEFAULT_MAX_MANIFEST_BYTES });
+  if (!checked.ok) return checked;
+  const parsed = ManifestPayload.safeParse(checked.payload);
   if (!parsed.success) return { ok: false, reason: 'bad_payload' };
   const manifest = parsed.data;
-  if (manifest.expires_at <= options.nowSeconds) return { ok: false, reason: 'expired' };
+  // A snapshot loaded from edge storage may be past its own expiry and still be the base of a
+  // delta chain that extends it; the caller then checks the expiry of the chain's result.
+  if (!options.ignoreExpiry && manifest.expires_at <= options.nowSeconds) return { ok: false, reason: 'expired' };
   const current = options.current;
   if (
     current &&
@@ -175,5 +193,5 @@ export async function verifyManifest(jws: string, options: VerifyOptions): Promi
   ) {
     return { ok: false, reason: 'older_version' };
   }
-  return { ok: true, manifest, kid: header.kid };
+  return { ok: true, manifest, kid: checked.kid };
 }

@@ -22,10 +22,13 @@ export const UsageEvent = z.object({
   output_tokens: z.number().int().nonnegative(),
   /** True when the supplier reported no usage and the counts are the edge's estimate. */
   estimated: z.boolean(),
+  /** Audio surfaces, billed per second; optional so events from edges that predate it still validate. */
+  audio_seconds: z.number().nonnegative().max(86_400).default(0),
   started_at: z.iso.datetime(),
   latency_ms: z.number().int().nonnegative(),
 });
-export type UsageEvent = z.infer<typeof UsageEvent>;
+// The input shape: `audio_seconds` may be absent (older edges); readers take absent as 0.
+export type UsageEvent = z.input<typeof UsageEvent>;
 
 export const UsageBatch = z.object({ events: z.array(UsageEvent).min(1).max(MAX_USAGE_BATCH) });
-export type UsageBatch = z.infer<typeof UsageBatch>;
+export type UsageBatch = z.input<typeof UsageBatch>;

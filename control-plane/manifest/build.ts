@@ -30,7 +30,7 @@ function budget(limit: string | null, period: Budget['period'] | null): Budget |
 }
 
 /** A key's entry under its hash, and under its previous secret's hash during a rotation overlap. */
-function keyEntries(k: ManifestKeyRow): [string, KeyEntry][] {
+export function keyEntries(k: ManifestKeyRow): [string, KeyEntry][] {
   const expiresAt = k.expires_at === null ? null : Number(k.expires_at);
   const entry: KeyEntry = {
     id: k.id,
@@ -53,22 +53,8 @@ function keyEntries(k: ManifestKeyRow): [string, KeyEntry][] {
   ];
 }
 
-export async function buildManifest(
-  db: Database,
-  options: { nowSeconds: number; ttlSeconds: number },
-): Promise<ManifestPayload> {
-  // REPEATABLE READ: the version and the rows it describes come from the same snapshot, so a
-  // change committed mid-build cannot be published under a version that predates it.
-  const { version, keys, orgs, catalog } = await db.transaction(async (tx) => {
-    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    return {
-      version: await readManifestVersion(tx),
-      keys: await listLiveKeys(tx),
-      orgs: await listOrgStates(tx),
-      catalog: await listCatalog(tx),
-    };
-  });
-
+/** The catalog rows (one per model × route) as the manifest's model map. */
+export function modelsFromCatalog(catalog: CatalogRow[]): Record<string, ModelEntry> {
   const models: Record<string, ModelEntry> = {};
   for (const row of catalog) {
     const model = (models[row.model_id] ??= {
@@ -93,6 +79,26 @@ export async function buildManifest(
       });
     }
   }
+  return models;
+}
+
+export async function buildManifest(
+  db: Database,
+  options: { nowSeconds: number; ttlSeconds: number },
+): Promise<ManifestPayload> {
+  // REPEATABLE READ: the version and the rows it describes come from the same snapshot, so a
+  // change committed mid-build cannot be published under a version that predates it.
+  const { version, keys, orgs, catalog } = await db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    return {
+      version: await readManifestVersion(tx),
+      keys: await listLiveKeys(tx),
+      orgs: await listOrgStates(tx),
+      catalog: await listCatalog(tx),
+    };
+  });
+
+  const models = modelsFromCatalog(catalog);
 
   return {
     format: MANIFEST_FORMAT,

@@ -2,10 +2,17 @@
 // old, shared by all concurrent node polls, and addressed by an ETag so an unchanged manifest
 // costs a 304.
 
+import { signManifestDelta } from '../../shared/manifest-delta.ts';
 import { signManifest, type SigningKey } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
 import { nextPriceChange, readManifestVersion } from '../sql/manifest.ts';
 import { buildManifest } from './build.ts';
+import { buildManifestDelta } from './delta.ts';
+import { createVersionWatch } from './version-watch.ts';
+
+/** Above this many changed hashes a delta is not worth it: the edge gets a snapshot. */
+export const MAX_DELTA_KEYS = 50_000;
+const VERSION_POLL_MS = 200;
 
 export interface SignedManifest {
   version: number;
@@ -16,8 +23,15 @@ export interface SignedManifest {
   nextPriceChangeAt: number | null;
 }
 
+/** What an edge holding `version` (signed at `issuedAt`) needs next. */
+export type ManifestUpdate = { kind: 'unchanged' } | { kind: 'delta'; jws: string; version: number; issuedAt: number } | { kind: 'snapshot'; signed: SignedManifest };
+
 export interface ManifestPublisher {
   current(): Promise<SignedManifest>;
+  /** A signed delta from the edge's version, a snapshot when no delta can be answered, or 'unchanged'. */
+  updateFor(held: { version: number; issuedAt: number }): Promise<ManifestUpdate>;
+  /** Resolves once the version is above `version` or after `timeoutMs` (long-poll). */
+  waitBeyond(version: number, timeoutMs: number): Promise<number>;
 }
 
 export function createManifestPublisher(deps: {
@@ -43,7 +57,43 @@ export function createManifestPublisher(deps: {
     };
   }
 
-  return {
+  // Deltas are shared by every edge at the same `from` until the version moves again.
+  let deltas = new Map<number, Promise<ManifestUpdate>>();
+  let deltasTo = -1;
+  const watch = createVersionWatch({ readVersion: () => readManifestVersion(deps.db), pollMs: VERSION_POLL_MS });
+
+  async function signedDelta(from: number): Promise<ManifestUpdate> {
+    const delta = await buildManifestDelta(deps.db, { from, nowSeconds: deps.nowSeconds(), ttlSeconds: deps.ttlSeconds, maxKeys: MAX_DELTA_KEYS });
+    if (delta === 'snapshot') return { kind: 'snapshot', signed: await publisher.current() };
+    return { kind: 'delta', jws: await signManifestDelta(delta, deps.signingKey), version: delta.to, issuedAt: delta.issued_at };
+  }
+
+  const publisher: ManifestPublisher = {
+    waitBeyond: (version, timeoutMs) => watch.waitBeyond(version, timeoutMs),
+    async updateFor(held) {
+      const version = await readManifestVersion(deps.db);
+      const now = deps.nowSeconds();
+      // Same renewal rule as snapshots: an edge's copy is renewed after a quarter of its life
+      // (a delta with from == to), so it always holds one far from its hard expiry.
+      if (version === held.version && now - held.issuedAt < deps.ttlSeconds / 4) return { kind: 'unchanged' };
+      if (version !== deltasTo) {
+        deltas = new Map();
+        deltasTo = version;
+      }
+      let answer = deltas.get(held.version);
+      if (!answer) {
+        answer = signedDelta(held.version);
+        deltas.set(held.version, answer);
+        answer.catch(() => deltas.delete(held.version));
+      }
+      const update = await answer;
+      // A cached renewal older than what the edge holds would be refused: build a fresh one.
+      if (update.kind === 'delta' && update.version === held.version && update.issuedAt <= held.issuedAt) {
+        deltas.delete(held.version);
+        return signedDelta(held.version);
+      }
+      return update;
+    },
     async current() {
       const version = await readManifestVersion(deps.db);
       // Re-sign after a quarter of the lifetime so edges always hold a copy far from its expiry, and
@@ -65,4 +115,5 @@ export function createManifestPublisher(deps: {
       return cached;
     },
   };
+  return publisher;
 }

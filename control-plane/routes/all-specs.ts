@@ -9,6 +9,7 @@ import { invitationSpecs } from './invitations.ts';
 import { keySpecs } from './keys.ts';
 import { memberSpecs } from './members.ts';
 import { nodeApiSpecs } from './node-api.ts';
+import { nodeCredentialSpecs } from './node-credentials.ts';
 import { orgSpecs } from './orgs.ts';
 import { modelRouteSpecs } from './model-routes.ts';
 import { modelSpecs } from './models.ts';
@@ -28,4 +29,5 @@ const serviceSpecs: ApiSpec[] = [
 export const API_SPECS: readonly ApiSpec[] = [...serviceSpecs, ...orgSpecs, ...keySpecs, ...edgeNodeSpecs, ...nodeApiSpecs,
   ...auditSpecs,
   ...userSpecs, ...userAccessSpecs, ...memberSpecs, ...invitationSpecs, ...invitationAcceptSpecs, ...tokenSpecs,
-  ...supplierSpecs, ...modelSpecs, ...priceSpecs, ...modelRouteSpecs, ...credentialSpecs, ...orgSuspensionSpecs];
+  ...supplierSpecs, ...modelSpecs, ...priceSpecs, ...modelRouteSpecs, ...credentialSpecs, ...orgSuspensionSpecs,
+  ...nodeCredentialSpecs];

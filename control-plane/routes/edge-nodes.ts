@@ -1,4 +1,5 @@
-// /v1/manage/edge-nodes: register an edge node's Ed25519 public key (platform owner only).
+// /v1/manage/edge-nodes: register an edge node's Ed25519 public key, and optionally its X25519
+// encryption key for sealed credentials (platform owner only).
 
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -21,10 +22,21 @@ const PublicEd25519Jwk = z.strictObject({
   use: z.literal('sig').optional(),
 });
 
+// The node's encryption key (ECDH-ES): credentials are sealed to it. Public part only, as above.
+const PublicX25519Jwk = z.strictObject({
+  kty: z.literal('OKP'),
+  crv: z.literal('X25519'),
+  x: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url X25519 public key'),
+  kid: z.string().max(128).optional(),
+  alg: z.enum(['ECDH-ES', 'ECDH-ES+A256KW']).optional(),
+  use: z.literal('enc').optional(),
+});
+
 export const RegisterNode = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -; at most 64'),
   name: z.string().max(200).default(''),
   public_key_jwk: PublicEd25519Jwk,
+  encryption_jwk: PublicX25519Jwk.optional(),
 });
 
 export const edgeNodeSpecs: ApiSpec[] = [
@@ -48,7 +60,7 @@ export function edgeNodeRoutes(deps: { db: Database }) {
     if (!isPlatformOwner(c.get('principal'))) throw new ApiError('forbidden', 'Only the platform owner registers edge nodes.');
     const node = await deps.db.transaction(async (tx) => {
       if (await findEdgeNode(tx, body.id)) throw new ApiError('conflict', `Edge node '${body.id}' is already registered.`, { param: 'id' });
-      const created = await insertEdgeNode(tx, { id: body.id, name: body.name, publicKeyJwk: body.public_key_jwk });
+      const created = await insertEdgeNode(tx, { id: body.id, name: body.name, publicKeyJwk: body.public_key_jwk, encryptionJwk: body.encryption_jwk ?? null });
       await writeAudit(tx, actorOf(c), { action: 'edge_node.register', targetType: 'edge_node', targetId: created.id, orgId: null, after: present(created) });
       return created;
     });

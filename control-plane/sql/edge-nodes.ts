@@ -7,25 +7,27 @@ export type EdgeNodeRow = {
   id: string;
   name: string;
   public_key_jwk: JWK;
+  /** X25519 public JWK that credentials are sealed to; null: this node gets none. */
+  encryption_jwk: JWK | null;
   status: 'active' | 'disabled';
   created_at: Date;
 };
 
 export async function insertEdgeNode(
   db: Queryable,
-  node: { id: string; name: string; publicKeyJwk: JWK },
+  node: { id: string; name: string; publicKeyJwk: JWK; encryptionJwk: JWK | null },
 ): Promise<EdgeNodeRow> {
   const { rows } = await db.query<EdgeNodeRow>(
-    `INSERT INTO edge_nodes (id, name, public_key_jwk) VALUES ($1, $2, $3)
-     RETURNING id, name, public_key_jwk, status, created_at`,
-    [node.id, node.name, JSON.stringify(node.publicKeyJwk)],
+    `INSERT INTO edge_nodes (id, name, public_key_jwk, encryption_jwk) VALUES ($1, $2, $3, $4)
+     RETURNING id, name, public_key_jwk, encryption_jwk, status, created_at`,
+    [node.id, node.name, JSON.stringify(node.publicKeyJwk), node.encryptionJwk === null ? null : JSON.stringify(node.encryptionJwk)],
   );
   return rows[0]!;
 }
 
 export async function findEdgeNode(db: Queryable, id: string): Promise<EdgeNodeRow | null> {
   const { rows } = await db.query<EdgeNodeRow>(
-    'SELECT id, name, public_key_jwk, status, created_at FROM edge_nodes WHERE id = $1',
+    'SELECT id, name, public_key_jwk, encryption_jwk, status, created_at FROM edge_nodes WHERE id = $1',
     [id],
   );
   return rows[0] ?? null;

@@ -38,7 +38,9 @@ export type ManifestKeyRow = {
  * Keys that may authenticate now: active, unexpired, and (when owned) owned by an active user who
  * is still a member of the key's org — disabling a user or removing a membership stops their keys.
  */
-export async function listLiveKeys(db: Queryable): Promise<ManifestKeyRow[]> {
+export async function listLiveKeys(db: Queryable, options: { hashes?: string[] } = {}): Promise<ManifestKeyRow[]> {
+  // With `hashes`: only the keys holding one of them (current or previous secret), for a delta.
+  const filter = options.hashes ? 'AND (k.key_hash = ANY($1::text[]) OR k.previous_key_hash = ANY($1::text[]))' : '';
   const { rows } = await db.query<ManifestKeyRow>(
     `SELECT k.id, k.org_id, k.owner_user_id, k.key_hash,
             floor(extract(epoch FROM k.expires_at))::bigint::text AS expires_at,
@@ -51,7 +53,8 @@ export async function listLiveKeys(db: Queryable): Promise<ManifestKeyRow[]> {
        LEFT JOIN users u ON u.id = k.owner_user_id
        LEFT JOIN org_members m ON m.org_id = k.org_id AND m.user_id = k.owner_user_id
       WHERE k.status = 'active' AND (k.expires_at IS NULL OR k.expires_at > now())
-        AND (k.owner_user_id IS NULL OR (u.status = 'active' AND m.user_id IS NOT NULL))`,
+        AND (k.owner_user_id IS NULL OR (u.status = 'active' AND m.user_id IS NOT NULL)) ${filter}`,
+    options.hashes ? [options.hashes] : [],
   );
   return rows;
 }

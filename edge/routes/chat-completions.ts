@@ -1,11 +1,17 @@
-// POST /v1/chat/completions: the OpenAI chat surface.
+// POST /v1/chat/completions: the OpenAI chat surface. OpenAI-format routes get the body as sent;
+// Anthropic-format routes (Claude) get it translated, and their answer translated back.
 
 import type { Handler } from 'hono';
 import { ChatCompletionRequest } from '../../shared/openai-chat.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
+import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to-messages-request.ts';
+import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
+import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
 import { runInference } from '../inference.ts';
+import { meterJsonAnswer, meterTranslatedStream } from '../metering-anthropic.ts';
 import { meterChatJson, meterChatStream } from '../metering.ts';
+import { anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';
@@ -14,19 +20,33 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
     const body = parseBody(ChatCompletionRequest, json);
+    const models = c.get('manifest').models;
+    const maxOutput = Object.hasOwn(models, body.model) ? models[body.model]!.max_output_tokens : null;
+    // Translated once, on the first Anthropic-format route, however many routes are tried.
+    let translated: Record<string, unknown> | undefined;
+    const asMessages = () => (translated ??= messagesRequestFromChat(body, { defaultMaxTokens: maxOutput ?? FALLBACK_MAX_TOKENS }));
+    const requestId = c.get('requestId');
+    const includeUsage = body.stream_options?.include_usage === true;
     return runInference(c, deps, {
       model: body.model,
       metadata: body.metadata,
       requestBytes: bytes,
-      // Anthropic-format suppliers are reached through translation (issue 4).
-      upstream: (route, credential) => (route.format === 'openai' ? openAiChatRequest(route, body, credential) : null),
-      respond: (response, upstreamBody, _route, onEnd) =>
-        body.stream
+      upstream: (route, credential) =>
+        route.format === 'openai' ? openAiChatRequest(route, body, credential) : anthropicRequest(route, asMessages(), credential, { endpoint: 'messages' }),
+      respond: (response, upstreamBody, route, onEnd) => {
+        if (route.format === 'anthropic') {
+          const created = Math.floor(deps.nowMs() / 1000);
+          return body.stream
+            ? { body: meterTranslatedStream(upstreamBody, messagesStreamToChat({ model: body.model, created, includeUsage, requestId }), onEnd), contentType: 'text/event-stream; charset=utf-8' }
+            : { body: meterJsonAnswer(upstreamBody, (j) => chatCompletionFromMessage(j, { model: body.model, created }), onEnd), contentType: 'application/json' };
+        }
+        return body.stream
           ? {
-              body: meterChatStream(upstreamBody, { dropUsageChunk: !body.stream_options?.include_usage, requestId: c.get('requestId') }, onEnd),
+              body: meterChatStream(upstreamBody, { dropUsageChunk: !includeUsage, requestId }, onEnd),
               contentType: response.headers.get('content-type') ?? 'text/event-stream',
             }
-          : { body: meterChatJson(upstreamBody, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' },
+          : { body: meterChatJson(upstreamBody, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' };
+      },
     });
   };
 }

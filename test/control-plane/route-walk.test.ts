@@ -232,6 +232,7 @@ const NOT_WALKED: Record<string, string> = {
   'get /openapi.json': 'public document (openapi.test.ts)',
   'get /node/v1/manifest': 'node token, not a role (node-api.test.ts)',
   'post /node/v1/usage': 'node token, not a role (node-api.test.ts)',
+  'get /node/v1/credentials': 'node token, not a role (node-credentials.test.ts)',
   'post /v1/manage/invitations/accept': 'the invitation token is the credential (invitations.test.ts)',
 };
 

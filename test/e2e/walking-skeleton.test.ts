@@ -1,6 +1,8 @@
 // End to end with real processes: the control plane as its own Node process on a real
-// PostgreSQL, the edge Worker under Miniflare (workerd), the fake supplier, and the official
-// OpenAI SDK as the client. Everything talks real HTTP on loopback.
+// PostgreSQL, the edge Worker under Miniflare and again on plain `workerd serve` (the production
+// path), the fake supplier, and the official OpenAI SDK as the client. Everything talks real
+// HTTP on loopback. The supplier's key is a credential created through the management API: it
+// reaches the edge only sealed to the node's X25519 key (the edge has no SUPPLIER_KEYS).
 
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +10,9 @@ import { seedCatalog } from '../../control-plane/demo-catalog.ts';
 import { startFakeSupplier, type FakeSupplier } from '../../fake-supplier/server.ts';
 import { buildEdge } from '../../scripts/build-edge.ts';
 import { startEdge, type RunningEdge } from '../../scripts/edge-miniflare.ts';
-import { generateEd25519 } from '../../scripts/keys.ts';
+import { startWorkerdEdge } from '../../scripts/edge-workerd.ts';
+import { generateKekBase64 } from '../../control-plane/credentials/keyring.ts';
+import { generateEd25519, generateX25519 } from '../../scripts/keys.ts';
 import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/db.ts';
 import { freePort, spawnControlPlane, waitFor, type ControlPlaneProcess } from '../support/processes.ts';
@@ -17,7 +21,7 @@ const MARKER = 'PROMPT-MARKER-7f3a';
 
 // The audit assertions need SQL access to the control plane's database, which only a real
 // PostgreSQL shared between processes gives; without one this file says so and skips.
-describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
+describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd'] as const)('walking skeleton, end to end on %s', (runtime) => {
   let testDb: TestDatabase;
   let supplier: FakeSupplier;
   let cp: ControlPlaneProcess;
@@ -32,10 +36,12 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
     supplier.setBehaviour({ completionTokens: 12 });
     const manifestKey = await generateEd25519('e2e');
     const nodeKey = await generateEd25519('e2e-node');
+    const nodeEncryption = await generateX25519('e2e-node');
     cp = await spawnControlPlane({
       DATABASE_URL: testDb.url!,
       CP_PORT: String(await freePort()),
       MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
+      CREDENTIAL_KEKS: JSON.stringify({ e2e: generateKekBase64() }),
     });
     adminToken = cp.bootstrapToken!;
     expect(adminToken).toMatch(/^tpat_/);
@@ -44,7 +50,8 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
       supplier: { id: 'fake', name: 'Fake', format: 'openai', baseUrl: supplier.url, region: 'EU' },
       models: [{ id: 'demo-model', upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
     });
-    await registerEdgeNode(cp.url, adminToken, { id: 'e2e-node', publicJwk: nodeKey.publicJwk });
+    await registerEdgeNode(cp.url, adminToken, { id: 'e2e-node', publicJwk: nodeKey.publicJwk, encryptionJwk: nodeEncryption.publicJwk });
+    await manage(cp.url, adminToken, 'POST', '/v1/manage/suppliers/fake/credentials', { kind: 'api_key', api_key: 'sk-supplier-secret' });
     orgId = (await manage<{ id: string }>(cp.url, adminToken, 'POST', '/v1/manage/orgs', { name: 'E2E org' })).id;
     apiKey = await manage<{ id: string; key: string }>(cp.url, adminToken, 'POST', '/v1/manage/keys', {
       org_id: orgId,
@@ -52,16 +59,17 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
       allowed_models: ['demo-model'],
     });
 
-    edge = await startEdge({
+    edge = await (runtime === 'workerd' ? startWorkerdEdge : startEdge)({
       bundle: await buildEdge(),
       port: await freePort(),
       bindings: {
         NODE_ID: 'e2e-node',
         NODE_PRIVATE_KEY: JSON.stringify(nodeKey.privateJwk),
+        NODE_ENCRYPTION_KEY: JSON.stringify(nodeEncryption.privateJwk),
+        CREDENTIAL_REFRESH_SECONDS: '0.5',
         CONTROL_PLANE_URL: cp.url,
         MANIFEST_PUBLIC_KEYS: JSON.stringify({ e2e: manifestKey.publicJwk }),
         MANIFEST_REFRESH_SECONDS: '0.5',
-        SUPPLIER_KEYS: JSON.stringify({ fake: 'sk-supplier-secret' }),
       },
     });
   }, 120_000);
@@ -97,6 +105,7 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
     }
     expect(contentChunks).toBe(12);
     expect(usage?.completion_tokens).toBe(12);
+    // The credential created through the management API, sealed to this node, opened at the edge.
     expect(supplier.stats().lastAuthorization).toBe('Bearer sk-supplier-secret');
     expect(supplier.stats().lastBody).toMatchObject({ model: 'fake-chat-1', stream_options: { include_usage: true } });
 
@@ -123,6 +132,7 @@ describe.skipIf(!postgresAvailable())('walking skeleton, end to end', () => {
       'SELECT (SELECT json_agg(u) FROM usage_events u)::text || (SELECT json_agg(a) FROM audit_log a)::text AS t',
     );
     expect(everything.rows[0]!.t).not.toContain(MARKER);
+    expect(everything.rows[0]!.t).not.toContain('sk-supplier-secret');
   });
 
   it('answers a non-streaming completion and refuses a model outside the key allowlist with a 403', async () => {

@@ -221,14 +221,16 @@ describe('edge proxy: failover before the first byte', () => {
     expect(edge.supplier.callsTo(outside)).toHaveLength(0);
   });
 
-  it('does not send an OpenAI-format request to an Anthropic-format route (translation comes with issue 4)', async () => {
+  it('reaches an Anthropic-format route through translation, and fails over from it to an OpenAI-format route', async () => {
     const anthropic = buildRoute({ format: 'anthropic', priority: 1 });
     const openai = buildRoute({ priority: 2 });
     const { edge, key, model } = await routedScenario([anthropic, openai]);
+    edge.supplier.script(anthropic, openAiError(529, 'Overloaded'));
     edge.supplier.script(openai, completion({ content: 'ok' }));
     const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
     expect(response.status).toBe(200);
     expect(response.headers.get('x-taas-supplier')).toBe(openai.supplier_id);
-    expect(edge.supplier.callsTo(anthropic)).toHaveLength(0);
+    expect(edge.supplier.callsTo(anthropic).map((c) => c.url)).toEqual([`${anthropic.base_url}/messages`]);
+    expect(edge.supplier.callsTo(openai).map((c) => c.url)).toEqual([`${openai.base_url}/chat/completions`]);
   });
 });

@@ -36,6 +36,7 @@ describe('edge usage events', () => {
       input_tokens: 123,
       output_tokens: 45,
       estimated: false,
+      audio_seconds: 0,
       started_at: startedAt,
       latency_ms: 0,
     });

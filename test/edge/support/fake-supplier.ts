@@ -10,6 +10,8 @@ export interface UpstreamCall {
   method: string;
   headers: Headers;
   body: Record<string, unknown>;
+  /** The body as sent; `body` is {} when it is not JSON (multipart uploads). */
+  rawBody: Uint8Array;
   signal: AbortSignal | null;
 }
 
@@ -42,12 +44,14 @@ export function createFakeSupplier(): FakeSupplier {
 
   const fakeFetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
-    const text = await request.text();
+    const rawBody = new Uint8Array(await request.arrayBuffer());
+    const text = new TextDecoder().decode(rawBody);
     const call: UpstreamCall = {
       url: request.url,
       method: request.method,
       headers: request.headers,
-      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      body: text && request.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as Record<string, unknown>) : {},
+      rawBody,
       signal: init?.signal ?? null,
     };
     calls.push(call);

@@ -21,6 +21,8 @@ export interface TestEdgeOptions {
   maxRequestBytes?: number;
   upstreamFirstByteTimeoutMs?: number;
   supplierKeys?: Record<string, string>;
+  /** Sealed supplier credentials (edge/credential-store.ts); absent: supplierKeys only. */
+  credentials?: EdgeDeps['credentials'];
   region?: EdgeDeps['region'];
   /** Consecutive supplier faults that open an endpoint's breaker (default 3). */
   breakerThreshold?: number;
@@ -88,6 +90,7 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
     outbox,
     fetchUpstream: supplier.fetch,
     supplierKeys: options.supplierKeys ?? {},
+    ...(options.credentials ? { credentials: options.credentials } : {}),
     region: options.region ?? 'EU',
     nowMs: clock.nowMs,
     maxRequestBytes: options.maxRequestBytes ?? 64 * 1024,

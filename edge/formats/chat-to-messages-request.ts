@@ -1,0 +1,127 @@
+// An OpenAI chat request as an Anthropic Messages request, for a Claude model called through
+// /v1/chat/completions. system/developer messages become the top-level `system`; tool calls and
+// tool results become tool_use / tool_result blocks; consecutive turns of one role are merged,
+// because Anthropic wants user and assistant to alternate.
+
+import { ApiError } from '../../shared/errors.ts';
+import type { ChatCompletionRequest } from '../../shared/openai-chat.ts';
+import { anthropicSourceFromUrl } from './image-source.ts';
+
+type Block = Record<string, unknown>;
+
+/**
+ * Anthropic requires max_tokens and OpenAI does not: an OpenAI client that omits it asks for as
+ * much as the model gives, which is the catalog's max_output_tokens. Without one, 4096: the
+ * smallest output limit of any Claude model, so the supplier never refuses it.
+ */
+export const FALLBACK_MAX_TOKENS = 4096;
+type Turn = { role: 'user' | 'assistant'; content: Block[] };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function messagesRequestFromChat(body: ChatCompletionRequest, options: { defaultMaxTokens: number }): Record<string, unknown> {
+  const system: Block[] = [];
+  const turns: Turn[] = [];
+  const add = (role: Turn['role'], content: Block[]) => {
+    const last = turns.at(-1);
+    if (last?.role === role) last.content.push(...content);
+    else turns.push({ role, content: [...content] });
+  };
+  body.messages.forEach((message, i) => {
+    const m = message as Record<string, unknown>;
+    if (m.role === 'system' || m.role === 'developer') system.push(...textBlocks(m.content, `messages.${i}.content`));
+    else if (m.role === 'user') add('user', userBlocks(m.content, `messages.${i}.content`));
+    else if (m.role === 'assistant') add('assistant', assistantBlocks(m, i));
+    else if (m.role === 'tool') add('user', [{ type: 'tool_result', tool_use_id: String(m.tool_call_id ?? ''), content: textBlocks(m.content, `messages.${i}.content`) }]);
+    else throw new ApiError('invalid_request', `The role '${String(m.role)}' cannot be sent to this model.`, { param: `messages.${i}.role` });
+  });
+
+  const out: Record<string, unknown> = {
+    model: body.model,
+    messages: turns,
+    // Anthropic requires max_tokens; an OpenAI client that omits it means "the model's limit".
+    max_tokens: body.max_completion_tokens ?? body.max_tokens ?? options.defaultMaxTokens,
+  };
+  if (system.length > 0) out.system = system;
+  if (body.stream) out.stream = true;
+  const stop = body.stop;
+  if (typeof stop === 'string') out.stop_sequences = [stop];
+  else if (Array.isArray(stop) && stop.length > 0) out.stop_sequences = stop;
+  // OpenAI's temperature runs 0..2, Anthropic's 0..1: above 1 is clamped rather than refused.
+  if (typeof body.temperature === 'number') out.temperature = Math.min(1, body.temperature);
+  if (typeof body.top_p === 'number') out.top_p = body.top_p;
+  if (typeof body.user === 'string') out.metadata = { user_id: body.user };
+  const tools = toolsFrom(body.tools);
+  if (tools.length > 0) out.tools = tools;
+  const choice = toolChoiceFrom(body.tool_choice, body.parallel_tool_calls);
+  if (choice && (tools.length > 0 || choice.type === 'none')) out.tool_choice = choice;
+  return out;
+}
+
+function textBlocks(content: unknown, param: string): Block[] {
+  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  if (content === null || content === undefined) return [];
+  if (!Array.isArray(content)) throw new ApiError('invalid_request', `Invalid content at '${param}'.`, { param });
+  return content.map((part, j) => {
+    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
+    throw new ApiError('invalid_request', `Only text parts are allowed at '${param}.${j}'.`, { param: `${param}.${j}` });
+  });
+}
+
+function userBlocks(content: unknown, param: string): Block[] {
+  if (!Array.isArray(content)) return textBlocks(content, param);
+  return content.map((part, j) => {
+    if (isObject(part) && part.type === 'image_url') {
+      const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
+      if (typeof url === 'string') return { type: 'image', source: anthropicSourceFromUrl(url) };
+    }
+    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
+    const type = isObject(part) ? String(part.type) : typeof part;
+    throw new ApiError('invalid_request', `Content of type '${type}' cannot be sent to this model.`, { param: `${param}.${j}` });
+  });
+}
+
+function assistantBlocks(m: Record<string, unknown>, i: number): Block[] {
+  const blocks = textBlocks(m.content, `messages.${i}.content`);
+  const calls = Array.isArray(m.tool_calls) ? m.tool_calls : [];
+  calls.forEach((call, j) => {
+    const fn = isObject(call) && isObject(call.function) ? call.function : null;
+    if (!fn || typeof fn.name !== 'string') throw new ApiError('invalid_request', 'A tool call needs a function name.', { param: `messages.${i}.tool_calls.${j}` });
+    blocks.push({ type: 'tool_use', id: String(call.id ?? ''), name: fn.name, input: toolInput(fn.arguments, `messages.${i}.tool_calls.${j}.function.arguments`) });
+  });
+  return blocks;
+}
+
+/** Anthropic wants the input as an object; OpenAI carries it as a JSON string. */
+function toolInput(args: unknown, param: string): unknown {
+  if (args === undefined || args === null || args === '') return {};
+  if (typeof args !== 'string') return args;
+  try {
+    const value: unknown = JSON.parse(args);
+    if (isObject(value)) return value;
+  } catch {
+    // fall through to the error below
+  }
+  throw new ApiError('invalid_request', `The tool call arguments at '${param}' are not a JSON object.`, { param });
+}
+
+function toolsFrom(tools: unknown): Block[] {
+  if (!Array.isArray(tools)) return [];
+  return tools.map((tool, i) => {
+    const fn = isObject(tool) && tool.type === 'function' && isObject(tool.function) ? tool.function : null;
+    if (!fn || typeof fn.name !== 'string') throw new ApiError('invalid_request', 'Only function tools can be sent to this model.', { param: `tools.${i}` });
+    const out: Block = { name: fn.name, input_schema: fn.parameters ?? { type: 'object', properties: {} } };
+    if (typeof fn.description === 'string') out.description = fn.description;
+    return out;
+  });
+}
+
+function toolChoiceFrom(choice: unknown, parallel: unknown): Block | null {
+  let out: Block | null = null;
+  if (choice === 'none') out = { type: 'none' };
+  else if (choice === 'auto') out = { type: 'auto' };
+  else if (choice === 'required') out = { type: 'any' };
+  else if (isObject(choice) && isObject(choice.function) && typeof choice.function.name === 'string') out = { type: 'tool', name: choice.function.name };
+  if (parallel === false && out?.type !== 'none') out = { ...(out ?? { type: 'auto' }), disable_parallel_tool_use: true };
+  return out;
+}

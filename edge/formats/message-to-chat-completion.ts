@@ -1,0 +1,37 @@
+// An Anthropic message (non-streaming answer) as an OpenAI chat.completion.
+
+import { MessagesUsage } from '../../shared/anthropic-messages.ts';
+import type { MeteredUsage } from '../metering.ts';
+import { finishReasonFromStop } from './stop-reason.ts';
+import { chatUsageFromAnthropic, countsFromMessagesUsage, meteredFromAnthropic } from './token-usage.ts';
+
+export interface TranslatedAnswer {
+  body: unknown;
+  usage: MeteredUsage | null;
+  /** Output tokens guessed from the text, for an answer with no usage report. */
+  outputEstimate: number;
+}
+
+type Block = { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown };
+
+export function chatCompletionFromMessage(message: Record<string, unknown>, options: { model: string; created: number }): TranslatedAnswer {
+  const blocks = (Array.isArray(message.content) ? message.content : []) as Block[];
+  const text = blocks.filter((b) => b.type === 'text' && typeof b.text === 'string').map((b) => b.text as string).join('');
+  const toolCalls = blocks
+    .filter((b) => b.type === 'tool_use')
+    .map((b) => ({ id: String(b.id ?? ''), type: 'function', function: { name: String(b.name ?? ''), arguments: JSON.stringify(b.input ?? {}) } }));
+  const parsed = MessagesUsage.safeParse(message.usage);
+  const counts = parsed.success ? countsFromMessagesUsage(parsed.data) : null;
+  const chatMessage: Record<string, unknown> = { role: 'assistant', content: text === '' && toolCalls.length > 0 ? null : text, refusal: null };
+  if (toolCalls.length > 0) chatMessage.tool_calls = toolCalls;
+  const body: Record<string, unknown> = {
+    id: `chatcmpl-${String(message.id ?? '')}`,
+    object: 'chat.completion',
+    created: options.created,
+    model: options.model,
+    choices: [{ index: 0, message: chatMessage, logprobs: null, finish_reason: finishReasonFromStop(message.stop_reason as string | null) ?? 'stop' }],
+  };
+  if (counts) body.usage = chatUsageFromAnthropic(counts);
+  const chars = text.length + toolCalls.reduce((n, c) => n + c.function.arguments.length, 0);
+  return { body, usage: counts && meteredFromAnthropic(counts), outputEstimate: Math.ceil(chars / 4) };
+}

@@ -1,0 +1,106 @@
+// Anthropic's streamed events as OpenAI chat.completion.chunk events, one event at a time:
+// message_start gives the role chunk, text_delta a content chunk, a tool_use block its tool call
+// with input_json_delta as argument pieces, message_delta the finish chunk, message_stop the usage
+// chunk (when asked for) and `data: [DONE]`. A stream that breaks or ends early ends with OpenAI's
+// error object instead, and no [DONE].
+
+import { MessagesUsage } from '../../shared/anthropic-messages.ts';
+import { errorBody } from '../../shared/errors.ts';
+import type { SseEvent } from '../sse.ts';
+import { finishReasonFromStop, type FinishReason } from './stop-reason.ts';
+import { parseJsonObject, sseData, type StreamTranslator } from './stream-translator.ts';
+import { chatUsageFromAnthropic, countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './token-usage.ts';
+
+export function messagesStreamToChat(options: { model: string; created: number; includeUsage: boolean; requestId: string }): StreamTranslator {
+  let id = 'chatcmpl-';
+  let counts: AnthropicCounts | null = null;
+  let finish: FinishReason | null = null;
+  let finished = false;
+  let deltas = 0;
+  // Anthropic numbers content blocks; OpenAI numbers tool calls only.
+  const toolIndex = new Map<number, number>();
+
+  const chunk = (delta: Record<string, unknown>, finishReason: FinishReason | null = null) =>
+    sseData({ id, object: 'chat.completion.chunk', created: options.created, model: options.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
+  const failed = (message: string) => {
+    finished = true;
+    return [sseData(errorBody('upstream_failed', message, { requestId: options.requestId }))];
+  };
+  const mergeUsage = (value: unknown) => {
+    const parsed = MessagesUsage.safeParse(value);
+    if (!parsed.success) return;
+    const next = countsFromMessagesUsage(parsed.data);
+    // message_delta's counts are cumulative; input counts appear there only in newer API versions.
+    counts = counts
+      ? {
+          input_tokens: parsed.data.input_tokens ?? counts.input_tokens,
+          output_tokens: next.output_tokens,
+          cache_creation_input_tokens: parsed.data.cache_creation_input_tokens ?? counts.cache_creation_input_tokens,
+          cache_read_input_tokens: parsed.data.cache_read_input_tokens ?? counts.cache_read_input_tokens,
+        }
+      : next;
+  };
+
+  return {
+    push(event: SseEvent): string[] {
+      if (finished) return [];
+      const data = parseJsonObject(event.data);
+      const type = event.event ?? (typeof data?.type === 'string' ? data.type : null);
+      if (!data) return [];
+      switch (type) {
+        case 'message_start': {
+          const message = (data.message ?? {}) as Record<string, unknown>;
+          id = `chatcmpl-${String(message.id ?? '')}`;
+          mergeUsage(message.usage);
+          return [chunk({ role: 'assistant', content: '' })];
+        }
+        case 'content_block_start': {
+          const block = (data.content_block ?? {}) as Record<string, unknown>;
+          if (block.type !== 'tool_use') return [];
+          const index = toolIndex.size;
+          toolIndex.set(Number(data.index), index);
+          return [chunk({ tool_calls: [{ index, id: String(block.id ?? ''), type: 'function', function: { name: String(block.name ?? ''), arguments: '' } }] })];
+        }
+        case 'content_block_delta': {
+          const delta = (data.delta ?? {}) as Record<string, unknown>;
+          if (delta.type === 'text_delta' && typeof delta.text === 'string') {
+            deltas++;
+            return [chunk({ content: delta.text })];
+          }
+          const index = toolIndex.get(Number(data.index));
+          if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && index !== undefined) {
+            deltas++;
+            return [chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })];
+          }
+          // thinking and signature deltas have no place in a chat completion.
+          return [];
+        }
+        case 'message_delta': {
+          mergeUsage(data.usage);
+          finish = finishReasonFromStop(((data.delta ?? {}) as Record<string, unknown>).stop_reason as string | null) ?? 'stop';
+          return [chunk({}, finish)];
+        }
+        case 'message_stop': {
+          finished = true;
+          const out: string[] = [];
+          if (options.includeUsage && counts) {
+            out.push(sseData({ id, object: 'chat.completion.chunk', created: options.created, model: options.model, choices: [], usage: chatUsageFromAnthropic(counts) }));
+          }
+          out.push('data: [DONE]');
+          return out;
+        }
+        case 'error': {
+          const error = (data.error ?? {}) as Record<string, unknown>;
+          return failed(`The supplier failed mid-stream (${String(error.type ?? 'error')}).`);
+        }
+        default:
+          // ping, and event types added later.
+          return [];
+      }
+    },
+    end: () => (finished ? [] : failed('The supplier ended the stream early.')),
+    failure: () => (finished ? [] : failed('The supplier failed mid-stream.')),
+    usage: () => (counts ? meteredFromAnthropic(counts) : null),
+    outputEstimate: () => deltas,
+  };
+}

@@ -1,0 +1,73 @@
+// POST /v1/audio/transcriptions: a multipart upload (`file`, `model`, optional fields), read once
+// with a size limit (413 above it) so a failover can resend it, forwarded to the supplier with its
+// own model name; the answer (JSON or text) passes through. Billed per second: verbose_json's
+// `duration` or `usage.seconds` when the supplier says, else the upload's estimated length.
+
+import type { Handler } from 'hono';
+import { ApiError } from '../../shared/errors.ts';
+import { TranscriptionSeconds } from '../../shared/openai-audio.ts';
+import type { EdgeDeps } from '../app.ts';
+import { uploadSeconds } from '../audio-seconds.ts';
+import { readBounded } from '../bounded-body.ts';
+import { runInference } from '../inference.ts';
+import { meterJsonPassThrough, type JsonReading } from '../meter-json.ts';
+import { openAiMultipartRequest } from '../providers/openai-endpoints.ts';
+import type { EdgeEnv } from '../request-context.ts';
+
+/** OpenAI's upload limit for audio files. */
+export const DEFAULT_MAX_AUDIO_BYTES = 25 * 1024 * 1024;
+
+async function readUpload(request: Request, maxBytes: number): Promise<{ form: FormData; bytes: number; model: string; file: File }> {
+  const type = request.headers.get('content-type') ?? '';
+  if (!type.toLowerCase().startsWith('multipart/form-data')) {
+    throw new ApiError('unsupported_media_type', 'Send the audio as multipart/form-data with the fields file and model.');
+  }
+  const bytes = await readBounded(request, maxBytes);
+  if (!bytes) throw new ApiError('payload_too_large', `The upload exceeds ${maxBytes} bytes.`);
+  let form: FormData;
+  try {
+    form = await new Response(bytes, { headers: { 'content-type': type } }).formData();
+  } catch {
+    throw new ApiError('invalid_request', 'The multipart/form-data body could not be read.');
+  }
+  const model = form.get('model');
+  const file = form.get('file');
+  if (typeof model !== 'string' || model === '') throw new ApiError('validation_failed', "Invalid value for 'model': a model id is required.", { param: 'model' });
+  if (typeof file === 'string' || file === null) throw new ApiError('validation_failed', "Invalid value for 'file': an audio file is required.", { param: 'file' });
+  return { form, bytes: bytes.byteLength, model, file };
+}
+
+export function readTranscriptionUsage(answer: unknown, estimateSeconds: () => number): JsonReading {
+  const parsed = TranscriptionSeconds.safeParse(answer);
+  const reported = parsed.success ? (parsed.data.duration ?? (parsed.data.usage?.type === 'duration' ? parsed.data.usage.seconds : undefined)) : undefined;
+  // Token-billed transcription models (usage.type 'tokens') report tokens too: keep them.
+  const tokens = (parsed.success ? parsed.data.usage : undefined) as { input_tokens?: unknown; output_tokens?: unknown } | undefined;
+  const count = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : 0);
+  const usage = {
+    input: count(tokens?.input_tokens),
+    output: count(tokens?.output_tokens),
+    cachedInput: 0,
+    reasoning: 0,
+    audioSeconds: reported ?? estimateSeconds(),
+    estimated: reported === undefined,
+  };
+  return { usage, outputEstimate: 0 };
+}
+
+export function audioTranscriptionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
+  return async (c) => {
+    const { form, bytes, model, file } = await readUpload(c.req.raw, deps.maxAudioBytes ?? DEFAULT_MAX_AUDIO_BYTES);
+    const fileBytes = new Uint8Array(await file.arrayBuffer());
+    return runInference(c, deps, {
+      model,
+      modelType: 'transcription',
+      requestBytes: bytes,
+      upstream: (route, credential) => (route.format === 'openai' ? openAiMultipartRequest(route, 'audio/transcriptions', form, credential) : null),
+      respond: (response, upstreamBody, _route, onEnd) => ({
+        // text, srt and vtt answers are not JSON: they read as "not reported" and are estimated.
+        body: meterJsonPassThrough(upstreamBody, (answer) => readTranscriptionUsage(answer, () => uploadSeconds(fileBytes)), onEnd),
+        contentType: response.headers.get('content-type') ?? 'application/json',
+      }),
+    });
+  };
+}

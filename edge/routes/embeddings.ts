@@ -1,0 +1,37 @@
+// POST /v1/embeddings: the OpenAI embeddings surface, passed through to OpenAI-format suppliers
+// with their own model name; billed by the supplier's `usage.prompt_tokens`.
+
+import type { Handler } from 'hono';
+import { EmbeddingsRequest, InputUsage } from '../../shared/openai-embeddings.ts';
+import type { EdgeDeps } from '../app.ts';
+import { readJsonBody } from '../bounded-body.ts';
+import { runInference } from '../inference.ts';
+import { meterJsonPassThrough, type JsonReading } from '../meter-json.ts';
+import { openAiJsonRequest } from '../providers/openai-endpoints.ts';
+import type { EdgeEnv } from '../request-context.ts';
+import { parseBody } from '../validation.ts';
+
+/** Input tokens as an embeddings or rerank supplier reports them; nothing is generated. */
+export function readInputUsage(answer: unknown): JsonReading {
+  const usage = InputUsage.safeParse((answer as { usage?: unknown } | undefined)?.usage);
+  const input = usage.success ? (usage.data.prompt_tokens ?? usage.data.total_tokens) : undefined;
+  return { usage: input === undefined ? null : { input, output: 0, cachedInput: 0, reasoning: 0 }, outputEstimate: 0 };
+}
+
+export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
+  return async (c) => {
+    const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
+    const body = parseBody(EmbeddingsRequest, json);
+    return runInference(c, deps, {
+      model: body.model,
+      modelType: 'embedding',
+      requestBytes: bytes,
+      // Anthropic has no embeddings API: only OpenAI-format routes serve this surface.
+      upstream: (route, credential) => (route.format === 'openai' ? openAiJsonRequest(route, 'embeddings', body, credential) : null),
+      respond: (response, upstreamBody, _route, onEnd) => ({
+        body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
+        contentType: response.headers.get('content-type') ?? 'application/json',
+      }),
+    });
+  };
+}

@@ -1,0 +1,31 @@
+// POST /v1/rerank: `model, query, documents[], top_n` → `results[{index, relevance_score}]`,
+// passed through to the supplier's Cohere/Jina-style `/rerank` endpoint on its OpenAI-compatible
+// base URL (edge/providers/openai-endpoints.ts); billed by the tokens the supplier reports.
+
+import type { Handler } from 'hono';
+import { RerankRequest } from '../../shared/openai-embeddings.ts';
+import type { EdgeDeps } from '../app.ts';
+import { readJsonBody } from '../bounded-body.ts';
+import { runInference } from '../inference.ts';
+import { meterJsonPassThrough } from '../meter-json.ts';
+import { openAiJsonRequest } from '../providers/openai-endpoints.ts';
+import type { EdgeEnv } from '../request-context.ts';
+import { parseBody } from '../validation.ts';
+import { readInputUsage } from './embeddings.ts';
+
+export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
+  return async (c) => {
+    const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
+    const body = parseBody(RerankRequest, json);
+    return runInference(c, deps, {
+      model: body.model,
+      modelType: 'rerank',
+      requestBytes: bytes,
+      upstream: (route, credential) => (route.format === 'openai' ? openAiJsonRequest(route, 'rerank', body, credential) : null),
+      respond: (response, upstreamBody, _route, onEnd) => ({
+        body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
+        contentType: response.headers.get('content-type') ?? 'application/json',
+      }),
+    });
+  };
+}

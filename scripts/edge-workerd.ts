@@ -1,0 +1,97 @@
+// Runs the bundled edge Worker on plain `workerd serve` (the production path; Miniflare is the
+// local one): writes the generated config and the bundle into a private runtime directory, starts
+// the workerd binary from node_modules in its own process group with the bindings in its
+// environment, waits for /healthz, and stops the whole group on close.
+
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { EdgeBindings, RunningEdge } from './edge-miniflare.ts';
+import { EDGE_BINDING_NAMES, renderWorkerdConfig } from './workerd-config.ts';
+
+export const WORKERD_BINARY = join(dirname(createRequire(import.meta.url).resolve('workerd/package.json')), 'bin', 'workerd');
+
+const READY_TIMEOUT_MS = 20_000;
+
+async function waitUntilServing(url: string, exited: () => string | null): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    const failure = exited();
+    if (failure !== null) throw new Error(failure);
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - started > READY_TIMEOUT_MS) throw new Error(`workerd did not serve ${url} within ${READY_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export async function startWorkerdEdge(options: { bundle: string; port: number; host?: string; bindings: EdgeBindings; verbose?: boolean }): Promise<RunningEdge> {
+  const host = options.host ?? '127.0.0.1';
+  // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
+  const dir = mkdtempSync(join(tmpdir(), 'taas-workerd-'));
+  copyFileSync(options.bundle, join(dir, 'index.js'));
+  // Tests and `npm start` reach the control plane and suppliers on loopback.
+  writeFileSync(join(dir, 'config.capnp'), renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow: ['public', 'private', 'local'] }));
+
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    // The parent's own values of edge bindings must not leak into this node.
+    if (value !== undefined && !(EDGE_BINDING_NAMES as readonly string[]).includes(name)) env[name] = value;
+  }
+  Object.assign(env, options.bindings);
+
+  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp')], {
+    cwd: dir,
+    env,
+    detached: true, // its own process group, stopped as one
+    stdio: ['ignore', options.verbose ? 'inherit' : 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+    if (options.verbose) process.stderr.write(d);
+  });
+  let exitCode: number | null = null;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exitCode = code ?? (signal ? 128 : 1);
+      resolve();
+    }),
+  );
+
+  const stopGroup = async () => {
+    if (exitCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      if (exitCode === null) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await exited;
+      }
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const url = `http://${host}:${options.port}`;
+  try {
+    await waitUntilServing(url, () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${stderr}`));
+  } catch (err) {
+    await stopGroup();
+    throw err;
+  }
+  return { url, close: stopGroup };
+}

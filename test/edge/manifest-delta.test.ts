@@ -1,0 +1,83 @@
+// Deltas at the edge, inside workerd: applying a chain gives the snapshot's state, and a delta
+// that is tampered, unsigned, typed as a snapshot, or built on another version is refused.
+import { base64url } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { acceptSigned, replayChain, type HeldManifest } from '../../edge/manifest-chain.ts';
+import { signManifestDelta, type ManifestDeltaPayload } from '../../shared/manifest-delta.ts';
+import { signManifest, type ManifestPayload } from '../../shared/manifest.ts';
+import { buildManifest, createSigner, mintKey, sign, type Signer } from './support/manifest-builder.ts';
+
+const NOW = Math.floor(Date.now() / 1000);
+
+function deltaBetween(from: ManifestPayload, to: ManifestPayload): ManifestDeltaPayload {
+  return {
+    format: 1,
+    from: from.version,
+    to: to.version,
+    issued_at: to.issued_at,
+    expires_at: to.expires_at,
+    put: Object.fromEntries(Object.entries(to.keys).filter(([hash, entry]) => JSON.stringify(from.keys[hash]) !== JSON.stringify(entry))),
+    remove: Object.keys(from.keys).filter((hash) => !Object.hasOwn(to.keys, hash)),
+    orgs: to.orgs,
+    models: to.models,
+  };
+}
+
+async function setup(signer: Signer) {
+  const [a, b, c] = [await mintKey(), await mintKey(), await mintKey()];
+  const v1 = buildManifest({ version: 1, nowSeconds: NOW, keys: [a, b] });
+  const v2 = buildManifest({ version: 2, nowSeconds: NOW + 1, keys: [a, c] });
+  const options = { publicKeys: signer.publicKeys, nowSeconds: NOW + 2, maxBytes: 1 << 20 };
+  const first = await acceptSigned(await sign(v1, signer), null, options);
+  if (!first.ok) throw new Error(first.reason);
+  return { v1, v2, held: first.held, options, keys: { a, b, c } };
+}
+
+describe('manifest deltas at the edge', () => {
+  it('applies a delta to the same state as the snapshot of its version, and replays the persisted chain', async () => {
+    const signer = await createSigner();
+    const { v1, v2, held, options } = await setup(signer);
+    const delta = await signManifestDelta(deltaBetween(v1, v2), signer);
+    const applied = await acceptSigned(delta, held, options);
+    if (!applied.ok) throw new Error(applied.reason);
+    expect(applied.held.manifest).toEqual(v2);
+    expect(applied.held.chain).toHaveLength(2);
+    const replayed = await replayChain(applied.held.chain, options);
+    expect(replayed?.manifest).toEqual(v2);
+  });
+
+  it('refuses a tampered, unsigned, wrongly typed or wrong-base delta, and keeps what it holds', async () => {
+    const signer = await createSigner();
+    const { v1, v2, held, options } = await setup(signer);
+    const good = await signManifestDelta(deltaBetween(v1, v2), signer);
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    const edited = JSON.parse(new TextDecoder().decode(base64url.decode(payload))) as ManifestDeltaPayload;
+    edited.remove = [];
+    const tampered = `${header}.${base64url.encode(JSON.stringify(edited))}.${signature}`;
+    const unsigned = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'taas-manifest-delta+jws', kid: signer.kid }))}.${payload}.`;
+    const otherSigner = await createSigner();
+    const foreign = await signManifestDelta(deltaBetween(v1, v2), { kid: signer.kid, privateKey: otherSigner.privateKey });
+    const wrongBase = await signManifestDelta({ ...deltaBetween(v1, v2), from: 5, to: 6 }, signer);
+    // A newer snapshot is always acceptable: it starts a new chain (the edge's fallback).
+    const newerSnapshot = await signManifest(v2, signer);
+
+    const before = structuredClone(held.manifest);
+    expect(await acceptSigned(tampered, held, options)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await acceptSigned(unsigned, held, options)).toEqual({ ok: false, reason: 'bad_header' });
+    expect(await acceptSigned(foreign, held, options)).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await acceptSigned(wrongBase, held, options)).toEqual({ ok: false, reason: 'wrong_base' });
+    expect(await acceptSigned(good, null, options)).toEqual({ ok: false, reason: 'wrong_base' });
+    expect(held.manifest).toEqual(before);
+    expect((await acceptSigned(newerSnapshot, held, options)).ok).toBe(true);
+  });
+
+  it('refuses a persisted chain whose end is past its hard expiry, or whose links do not verify', async () => {
+    const signer = await createSigner();
+    const { v1, v2, held, options } = await setup(signer);
+    const delta = await signManifestDelta(deltaBetween(v1, v2), signer);
+    const chain: HeldManifest['chain'] = [...held.chain, delta];
+    expect(await replayChain(chain, { ...options, nowSeconds: v2.expires_at })).toBeNull();
+    expect(await replayChain([delta], options)).toBeNull();
+    expect(await replayChain([held.chain[0]!, delta.slice(0, -4) + 'AAAA'], options)).toBeNull();
+  });
+});
