@@ -7,19 +7,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeAudit, type Actor } from '../control-plane/audit.ts';
 import { loadConfig } from '../control-plane/config.ts';
+import type { Actor } from '../control-plane/audit.ts';
 import type { Database, DatabaseTarget } from '../control-plane/db.ts';
 import { seedCatalog } from '../control-plane/demo-catalog.ts';
 import type { Logger } from '../control-plane/log.ts';
 import { startControlPlane } from '../control-plane/server.ts';
-import { insertAdminToken } from '../control-plane/sql/principals.ts';
 import { buildEdge } from '../scripts/build-edge.ts';
 import { startEdge } from '../scripts/edge-miniflare.ts';
 import { generateEd25519 } from '../scripts/keys.ts';
+import { mintOwnerToken } from '../scripts/owner-token.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from '../scripts/manage-client.ts';
-import { generateToken, hashToken, tokenDisplayPrefix } from '../shared/api-key.ts';
-import { uuidv7 } from '../shared/ids.ts';
 import { forkChild } from './children.ts';
 
 export interface StackPorts {
@@ -55,17 +53,6 @@ const quietLog: Logger = (level, msg, fields) => {
 };
 
 /** With a database that already has an owner (DATABASE_URL), bootstrap gives no token: mint one. */
-async function mintOwnerToken(db: Database): Promise<string> {
-  const { rows } = await db.query<{ id: string }>("SELECT id FROM users WHERE platform_role = 'taas_owner' ORDER BY id LIMIT 1");
-  const token = generateToken('admin_token');
-  const tokenId = uuidv7();
-  await db.transaction(async (tx) => {
-    await insertAdminToken(tx, { id: tokenId, userId: rows[0]!.id, name: 'npm run bench', tokenHash: await hashToken(token), prefix: tokenDisplayPrefix(token) });
-    await writeAudit(tx, ACTOR, { action: 'admin_token.create', targetType: 'admin_token', targetId: tokenId, orgId: null });
-  });
-  return token;
-}
-
 export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string }): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
@@ -95,7 +82,7 @@ export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REF
     });
     const cp = await startControlPlane(config, { log: quietLog });
     closers.push(cp.close);
-    const adminToken = cp.bootstrapToken ?? (await mintOwnerToken(cp.db));
+    const adminToken = cp.bootstrapToken ?? (await mintOwnerToken(cp.db, 'npm run bench'));
 
     const model = 'bench-model';
     const upstreamModel = 'fake-chat-1';

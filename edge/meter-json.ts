@@ -9,8 +9,16 @@ const encoder = new TextEncoder();
 
 export interface JsonReading {
   usage: MeteredUsage | null;
+  /** Output tokens guessed from the answer, for one with no usage report. */
   outputEstimate: number;
 }
+
+/** An answer in the client's format, with what was read from it. */
+export interface TranslatedAnswer extends JsonReading {
+  body: unknown;
+}
+
+const NOTHING_READ: JsonReading = { usage: null, outputEstimate: 0 };
 
 function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
   const whole = new Uint8Array(size);
@@ -22,24 +30,26 @@ function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
   return whole;
 }
 
-function parse(parts: readonly Uint8Array[], size: number): unknown {
-  if (size > MAX_SIDE_COPY) return undefined;
+/** The answer as a JSON object; null when too large to hold, not JSON, or not an object. */
+function parseObject(parts: readonly Uint8Array[], size: number): Record<string, unknown> | null {
+  if (size > MAX_SIDE_COPY) return null;
   try {
-    return JSON.parse(new TextDecoder().decode(concat(parts, size))) as unknown;
+    const value: unknown = JSON.parse(new TextDecoder().decode(concat(parts, size)));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
-    return undefined;
+    return null;
   }
 }
 
-/** Forwarded untouched; `read` gets the parsed answer (undefined when too large or not JSON). */
+/** Forwarded untouched; `read` gets the parsed answer, or null for one that cannot be read (plain text, too large). */
 export function meterJsonPassThrough(
   body: ReadableStream<Uint8Array>,
-  read: (answer: unknown) => JsonReading,
+  read: (answer: Record<string, unknown> | null) => JsonReading,
   onEnd: (result: MeterResult) => void,
 ): ReadableStream<Uint8Array> {
   const parts: Uint8Array[] = [];
   let size = 0;
-  let reading: JsonReading = { usage: null, outputEstimate: 0 };
+  let reading = NOTHING_READ;
   return meter(
     body,
     {
@@ -49,7 +59,7 @@ export function meterJsonPassThrough(
         return bytes;
       },
       end() {
-        reading = read(parse(parts, size));
+        reading = read(parseObject(parts, size));
         parts.length = 0;
         return null;
       },
@@ -60,15 +70,20 @@ export function meterJsonPassThrough(
   );
 }
 
-/** Held until complete, then answered as `translate` says; `translate` gets undefined for a body it cannot read. */
+/**
+ * Held until complete, then answered as `translate` says. An answer that cannot be read (too
+ * large, not JSON, cut off) becomes `unreadable()`: the status line is already sent, so the body
+ * must say in the client's own format that the answer failed.
+ */
 export function meterJsonTranslated(
   body: ReadableStream<Uint8Array>,
-  translate: (answer: unknown) => JsonReading & { json: unknown },
+  translate: (answer: Record<string, unknown>) => TranslatedAnswer,
+  unreadable: () => unknown,
   onEnd: (result: MeterResult) => void,
 ): ReadableStream<Uint8Array> {
   const parts: Uint8Array[] = [];
   let size = 0;
-  let reading: JsonReading = { usage: null, outputEstimate: 0 };
+  let reading = NOTHING_READ;
   return meter(
     body,
     {
@@ -78,13 +93,14 @@ export function meterJsonTranslated(
         return null;
       },
       end() {
-        const { json, ...rest } = translate(parse(parts, size));
-        reading = rest;
+        const answer = parseObject(parts, size);
         parts.length = 0;
-        return encoder.encode(JSON.stringify(json));
+        if (!answer) return encoder.encode(JSON.stringify(unreadable()));
+        const { body: translated, ...rest } = translate(answer);
+        reading = rest;
+        return encoder.encode(JSON.stringify(translated));
       },
-      // The status line is sent already: the translation of "no answer" says the response failed.
-      failure: () => encoder.encode(JSON.stringify(translate(undefined).json)),
+      failure: () => encoder.encode(JSON.stringify(unreadable())),
       result: () => reading,
     },
     onEnd,

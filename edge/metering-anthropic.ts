@@ -4,13 +4,13 @@
 // through a StreamTranslator, one supplier event at a time. Only counts leave this module.
 
 import { MessagesUsage } from '../shared/anthropic-messages.ts';
-import { chatCompletionFromMessage, type TranslatedAnswer } from './formats/message-to-chat-completion.ts';
+import { chatCompletionFromMessage } from './formats/message-to-chat-completion.ts';
+import type { JsonReading } from './meter-json.ts';
 import type { StreamTranslator } from './formats/stream-translator.ts';
 import { countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './formats/token-usage.ts';
 import { meter, type MeterResult } from './metering.ts';
 import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
 
-const MAX_SIDE_COPY = 8 * 1024 * 1024;
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
 /** An Anthropic SSE stream passed through as is to an Anthropic client. */
@@ -65,61 +65,8 @@ export function meterTranslatedStream(body: ReadableStream<Uint8Array>, translat
   );
 }
 
-/**
- * A JSON answer that needs the whole body: the Anthropic message passed through (`translate`
- * null, only the usage is read), or translated into the client's format at the end. Bounded: a
- * body over the limit passes through untranslated rather than being held in memory.
- */
-export function meterJsonAnswer(
-  body: ReadableStream<Uint8Array>,
-  translate: ((json: Record<string, unknown>) => TranslatedAnswer) | null,
-  onEnd: (result: MeterResult) => void,
-): ReadableStream<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  let answer: TranslatedAnswer | null = null;
-  return meter(
-    body,
-    {
-      chunk(bytes) {
-        size += bytes.byteLength;
-        if (size <= MAX_SIDE_COPY) parts.push(bytes);
-        // Passed through as it arrives unless it must be translated whole.
-        return translate && size <= MAX_SIDE_COPY ? null : bytes;
-      },
-      end() {
-        const whole = size <= MAX_SIDE_COPY ? concat(parts, size) : null;
-        parts.length = 0;
-        const json = whole && parseObject(whole);
-        if (json) answer = (translate ?? passThroughUsage)(json);
-        if (!translate || !whole) return null;
-        return answer ? new TextEncoder().encode(JSON.stringify(answer.body)) : whole;
-      },
-      failure: () => null,
-      result: () => ({ usage: answer?.usage ?? null, outputEstimate: answer?.outputEstimate ?? 0 }),
-    },
-    onEnd,
-  );
-}
-
-// The usage of an Anthropic message, read as a translation would read it.
-const passThroughUsage = (json: Record<string, unknown>): TranslatedAnswer => chatCompletionFromMessage(json, { model: '', created: 0 });
-
-function concat(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const whole = new Uint8Array(size);
-  let offset = 0;
-  for (const p of parts) {
-    whole.set(p, offset);
-    offset += p.byteLength;
-  }
-  return whole;
-}
-
-function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(new TextDecoder().decode(bytes));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
+/** What an Anthropic message says about its usage, read as a translation would read it. */
+export function readMessageAnswer(answer: Record<string, unknown> | null): JsonReading {
+  const { usage, outputEstimate } = chatCompletionFromMessage(answer ?? {}, { model: '', created: 0 });
+  return { usage, outputEstimate };
 }

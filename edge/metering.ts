@@ -150,43 +150,8 @@ export function meterChatStream(
   );
 }
 
-/** Non-streaming JSON answer: forwarded as it arrives; a bounded side copy yields the usage at the end. */
-export function meterChatJson(body: ReadableStream<Uint8Array>, onEnd: (result: MeterResult) => void): ReadableStream<Uint8Array> {
-  const MAX_SIDE_COPY = 8 * 1024 * 1024;
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  let usage: MeteredUsage | null = null;
-  let outputEstimate = 0;
-  return meter(
-    body,
-    {
-      chunk(bytes) {
-        size += bytes.byteLength;
-        if (size <= MAX_SIDE_COPY) parts.push(bytes);
-        return bytes;
-      },
-      end() {
-        if (size <= MAX_SIDE_COPY) {
-          try {
-            const whole = new Uint8Array(size);
-            let offset = 0;
-            for (const p of parts) {
-              whole.set(p, offset);
-              offset += p.byteLength;
-            }
-            const answer = JSON.parse(new TextDecoder().decode(whole)) as { usage?: unknown; choices?: unknown };
-            usage = toUsage(answer.usage);
-            if (!usage) outputEstimate = estimateTokens(answer.choices);
-          } catch {
-            usage = null;
-          }
-        }
-        parts.length = 0;
-        return null;
-      },
-      failure: () => null,
-      result: () => ({ usage, outputEstimate }),
-    },
-    onEnd,
-  );
+/** What a chat.completion says about its usage (or, without a report, what its text suggests). */
+export function readChatAnswer(answer: Record<string, unknown> | null): { usage: MeteredUsage | null; outputEstimate: number } {
+  const usage = toUsage(answer?.usage);
+  return { usage, outputEstimate: usage ? 0 : estimateTokens(answer?.choices) };
 }

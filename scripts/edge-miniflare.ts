@@ -40,6 +40,7 @@ export interface StartEdgeOptions {
 
 export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
+  const signalListeners = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
   const mf = new Miniflare({
     modules: [{ type: 'ESModule', path: options.bundle, contents: readFileSync(options.bundle, 'utf8') }],
     compatibilityDate: COMPATIBILITY_DATE,
@@ -52,6 +53,15 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     log: new Log(options.verbose ? LogLevel.INFO : LogLevel.WARN),
   });
   const url = await mf.ready;
+  // Miniflare exits the process on SIGINT/SIGTERM at once (after killing workerd), which cuts
+  // short the caller's own shutdown — npm start closing PGlite cleanly, for one. Its handlers are
+  // removed; the caller stops the edge with close(), and Miniflare's exit hook still kills workerd
+  // if the process ends without it.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) {
+      if (!signalListeners[signal].includes(listener)) process.removeListener(signal, listener);
+    }
+  }
   return {
     url: url.origin,
     close: () => mf.dispose(),

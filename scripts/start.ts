@@ -4,19 +4,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { generateToken, hashToken, tokenDisplayPrefix } from '../shared/api-key.ts';
-import { uuidv7 } from '../shared/ids.ts';
-import { writeAudit } from '../control-plane/audit.ts';
 import { loadConfig } from '../control-plane/config.ts';
-import type { Database } from '../control-plane/db.ts';
 import { seedCatalog } from '../control-plane/demo-catalog.ts';
 import type { Logger } from '../control-plane/log.ts';
 import { jsonLogger } from '../control-plane/log.ts';
 import { startControlPlane } from '../control-plane/server.ts';
-import { insertAdminToken } from '../control-plane/sql/principals.ts';
 import { startFakeSupplier } from '../fake-supplier/server.ts';
 import { buildEdge } from './build-edge.ts';
 import { startEdge } from './edge-miniflare.ts';
+import { mintOwnerToken } from './owner-token.ts';
 import { describeDatabase, loadOrCreateState, newLocalKek, newLocalNode, saveState } from './local-state.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from './manage-client.ts';
 
@@ -31,18 +27,6 @@ const DEMO_MODEL = 'demo-model';
 const quietLog: Logger = (level, msg, fields) => {
   if (level !== 'info') jsonLogger(level, msg, fields);
 };
-
-/** With a reused database but no saved token (state file deleted): mint one for the first owner. */
-async function mintOwnerToken(db: Database): Promise<string> {
-  const { rows } = await db.query<{ id: string }>("SELECT id FROM users WHERE platform_role = 'taas_owner' ORDER BY id LIMIT 1");
-  const token = generateToken('admin_token');
-  const tokenId = uuidv7();
-  await db.transaction(async (tx) => {
-    await insertAdminToken(tx, { id: tokenId, userId: rows[0]!.id, name: 'npm start', tokenHash: await hashToken(token), prefix: tokenDisplayPrefix(token) });
-    await writeAudit(tx, { userId: null, tokenId: null, requestId: null, clientAddr: 'npm start' }, { action: 'admin_token.create', targetType: 'admin_token', targetId: tokenId, orgId: null });
-  });
-  return token;
-}
 
 async function main(): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL || undefined;
@@ -63,7 +47,7 @@ async function main(): Promise<void> {
     : { CREDENTIAL_KEKS: JSON.stringify({ [state.credentialKek.id]: state.credentialKek.key }), CREDENTIAL_KEK_ACTIVE: state.credentialKek.id };
   const config = loadConfig({ ...process.env, ...kekEnv, CP_PORT: String(CP_PORT), PGLITE_DATA_DIR: PGLITE_DIR, MANIFEST_SIGNING_KEY: JSON.stringify(state.manifestKey.privateJwk) });
   const cp = await startControlPlane(config, { log: quietLog });
-  state.adminToken = cp.bootstrapToken ?? state.adminToken ?? (await mintOwnerToken(cp.db));
+  state.adminToken = cp.bootstrapToken ?? state.adminToken ?? (await mintOwnerToken(cp.db, 'npm start'));
 
   await seedCatalog(cp.db, { userId: null, tokenId: null, requestId: null, clientAddr: 'npm start' }, {
     supplier: { id: 'demo', name: 'Demo supplier (local fake)', format: 'openai', baseUrl: supplier.url, region: 'EU' },

@@ -1,7 +1,7 @@
 // An OpenAI chat.completion (non-streaming answer) as an Anthropic message.
 
 import { ChatUsage } from '../../shared/openai-chat.ts';
-import type { TranslatedAnswer } from './message-to-chat-completion.ts';
+import type { TranslatedAnswer } from '../meter-json.ts';
 import { stopReasonFromFinish } from './stop-reason.ts';
 import { anthropicUsageFromChat, meteredFromChat } from './token-usage.ts';
 

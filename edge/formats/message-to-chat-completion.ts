@@ -1,16 +1,10 @@
 // An Anthropic message (non-streaming answer) as an OpenAI chat.completion.
 
 import { MessagesUsage } from '../../shared/anthropic-messages.ts';
-import type { MeteredUsage } from '../metering.ts';
+import type { TranslatedAnswer } from '../meter-json.ts';
 import { finishReasonFromStop } from './stop-reason.ts';
 import { chatUsageFromAnthropic, countsFromMessagesUsage, meteredFromAnthropic } from './token-usage.ts';
 
-export interface TranslatedAnswer {
-  body: unknown;
-  usage: MeteredUsage | null;
-  /** Output tokens guessed from the text, for an answer with no usage report. */
-  outputEstimate: number;
-}
 
 type Block = { type?: unknown; text?: unknown; id?: unknown; name?: unknown; input?: unknown };
 

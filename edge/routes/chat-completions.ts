@@ -2,6 +2,7 @@
 // Anthropic-format routes (Claude) get it translated, and their answer translated back.
 
 import type { Handler } from 'hono';
+import { errorBody } from '../../shared/errors.ts';
 import { ChatCompletionRequest } from '../../shared/openai-chat.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
@@ -9,12 +10,15 @@ import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to
 import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
 import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
 import { runInference } from '../inference.ts';
-import { meterJsonAnswer, meterTranslatedStream } from '../metering-anthropic.ts';
-import { meterChatJson, meterChatStream } from '../metering.ts';
+import { meterJsonPassThrough, meterJsonTranslated } from '../meter-json.ts';
+import { meterTranslatedStream } from '../metering-anthropic.ts';
+import { meterChatStream, readChatAnswer } from '../metering.ts';
 import { anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';
+
+const unreadable = (requestId: string) => errorBody('upstream_failed', 'The supplier sent an answer that could not be read.', { requestId });
 
 export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
@@ -29,6 +33,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const includeUsage = body.stream_options?.include_usage === true;
     return runInference(c, deps, {
       model: body.model,
+      modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
       upstream: (route, credential) =>
@@ -38,14 +43,17 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
           const created = Math.floor(deps.nowMs() / 1000);
           return body.stream
             ? { body: meterTranslatedStream(upstreamBody, messagesStreamToChat({ model: body.model, created, includeUsage, requestId }), onEnd), contentType: 'text/event-stream; charset=utf-8' }
-            : { body: meterJsonAnswer(upstreamBody, (j) => chatCompletionFromMessage(j, { model: body.model, created }), onEnd), contentType: 'application/json' };
+            : {
+                body: meterJsonTranslated(upstreamBody, (j) => chatCompletionFromMessage(j, { model: body.model, created }), () => unreadable(requestId), onEnd),
+                contentType: 'application/json',
+              };
         }
         return body.stream
           ? {
               body: meterChatStream(upstreamBody, { dropUsageChunk: !includeUsage, requestId }, onEnd),
               contentType: response.headers.get('content-type') ?? 'text/event-stream',
             }
-          : { body: meterChatJson(upstreamBody, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' };
+          : { body: meterJsonPassThrough(upstreamBody, readChatAnswer, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' };
       },
     });
   };

@@ -10,7 +10,9 @@ import { messageFromChatCompletion } from '../formats/chat-completion-to-message
 import { chatStreamToMessages } from '../formats/chat-stream-to-messages.ts';
 import { chatRequestFromMessages } from '../formats/messages-to-chat-request.ts';
 import { runInference } from '../inference.ts';
-import { meterJsonAnswer, meterMessagesStream, meterTranslatedStream } from '../metering-anthropic.ts';
+import { errorPayload } from '../error-shape.ts';
+import { meterJsonPassThrough, meterJsonTranslated } from '../meter-json.ts';
+import { meterMessagesStream, meterTranslatedStream, readMessageAnswer } from '../metering-anthropic.ts';
 import { anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
@@ -28,6 +30,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const asChat = () => (translated ??= chatRequestFromMessages(body));
     return runInference(c, deps, {
       model: body.model,
+      modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
       upstream: (route, credential) =>
@@ -36,11 +39,19 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
         if (route.format === 'anthropic') {
           return body.stream
             ? { body: meterMessagesStream(upstreamBody, onEnd), contentType: response.headers.get('content-type') ?? SSE }
-            : { body: meterJsonAnswer(upstreamBody, null, onEnd), contentType: response.headers.get('content-type') ?? JSON_TYPE };
+            : { body: meterJsonPassThrough(upstreamBody, readMessageAnswer, onEnd), contentType: response.headers.get('content-type') ?? JSON_TYPE };
         }
         return body.stream
           ? { body: meterTranslatedStream(upstreamBody, chatStreamToMessages({ model: body.model }), onEnd), contentType: SSE }
-          : { body: meterJsonAnswer(upstreamBody, (j) => messageFromChatCompletion(j, { model: body.model }), onEnd), contentType: JSON_TYPE };
+          : {
+              body: meterJsonTranslated(
+                upstreamBody,
+                (j) => messageFromChatCompletion(j, { model: body.model }),
+                () => errorPayload('anthropic', 'upstream_failed', 'The supplier sent an answer that could not be read.', { requestId: c.get('requestId') }),
+                onEnd,
+              ),
+              contentType: JSON_TYPE,
+            };
       },
     });
   };

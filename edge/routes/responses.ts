@@ -14,11 +14,16 @@ import { responsesToChat } from '../formats/responses-request.ts';
 import { chatToResponse } from '../formats/responses-response.ts';
 import { createResponsesStream } from '../formats/responses-stream.ts';
 import { runInference } from '../inference.ts';
-import { meterJsonTranslated } from '../meter-json.ts';
+import { meterJsonTranslated, type TranslatedAnswer } from '../meter-json.ts';
 import { meter, type MeterResult } from '../metering.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
-import { createSseSplitter, encodeSse, type SseEvent } from '../sse.ts';
+import { createSseSplitter, encodeSse, parseSseEvent, type SseEvent } from '../sse.ts';
+import type { StreamTranslator } from '../formats/stream-translator.ts';
+import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to-messages-request.ts';
+import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
+import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
+import { anthropicRequest } from '../providers/anthropic.ts';
 import { parseBody } from '../validation.ts';
 
 export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
@@ -28,42 +33,67 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const translated = responsesToChat(body);
     if (!translated.ok) throw new ApiError('invalid_request', translated.message, { param: translated.param });
     const ids = newResponseIds(deps.nowMs());
+    const models = c.get('manifest').models;
+    const maxOutput = Object.hasOwn(models, body.model) ? models[body.model]!.max_output_tokens : null;
+    // Anthropic-format routes: Responses → chat → Messages on the way out, and back the same way.
+    let asMessages: Record<string, unknown> | undefined;
+    const messagesRequest = () => (asMessages ??= messagesRequestFromChat(translated.chat, { defaultMaxTokens: maxOutput ?? FALLBACK_MAX_TOKENS }));
+    const created = Math.floor(deps.nowMs() / 1000);
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
-      // Anthropic-format routes: compose responsesToChat with the chat → Anthropic request
-      // translator (edge/formats/, issue 4) here, and translate its answer to chat before the
-      // respond step below; until then those routes are skipped.
-      upstream: (route, credential) => (route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : null),
-      respond: (_response, upstreamBody, _route, onEnd) =>
-        body.stream
-          ? { body: responsesEventStream(upstreamBody, body, ids, onEnd), contentType: 'text/event-stream; charset=utf-8' }
-          : { body: responsesJson(upstreamBody, body, ids, onEnd), contentType: 'application/json' },
+      upstream: (route, credential) =>
+        route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : anthropicRequest(route, messagesRequest(), credential, { endpoint: 'messages' }),
+      respond: (_response, upstreamBody, route, onEnd) => {
+        const viaMessages = route.format === 'anthropic';
+        return body.stream
+          ? {
+              body: responsesEventStream(upstreamBody, body, ids, onEnd, viaMessages ? messagesStreamToChat({ model: body.model, created, includeUsage: true, requestId: c.get('requestId') }) : null),
+              contentType: 'text/event-stream; charset=utf-8',
+            }
+          : { body: responsesJson(upstreamBody, body, ids, onEnd, viaMessages ? (m) => chatCompletionFromMessage(m, { model: body.model, created }) : null), contentType: 'application/json' };
+      },
     });
   };
 }
 
-function responsesJson(upstream: ReadableStream<Uint8Array>, request: ResponsesRequest, ids: ResponseIds, onEnd: (r: MeterResult) => void) {
+/** `toChat`: the supplier answered in another format (Anthropic); it becomes a chat completion first. */
+function responsesJson(
+  upstream: ReadableStream<Uint8Array>,
+  request: ResponsesRequest,
+  ids: ResponseIds,
+  onEnd: (r: MeterResult) => void,
+  toChat: ((answer: Record<string, unknown>) => TranslatedAnswer) | null,
+) {
   return meterJsonTranslated(
     upstream,
     (answer) => {
-      if (answer === undefined) {
-        const error = { code: 'server_error', message: 'The supplier sent an answer that could not be read.' };
-        return { json: responseObject(request, ids, { status: 'failed', output: [], usage: null, error }), usage: null, outputEstimate: 0 };
-      }
-      const { response, usage, outputChars } = chatToResponse(request, ids, answer);
-      return { json: response, usage, outputEstimate: Math.ceil(outputChars / 4) };
+      const chat = toChat ? toChat(answer) : null;
+      const { response, usage, outputChars } = chatToResponse(request, ids, chat ? chat.body : answer);
+      // Usage as the supplier reported it (cache counts of an Anthropic answer included).
+      return { body: response, usage: chat?.usage ?? usage, outputEstimate: Math.ceil(outputChars / 4) };
+    },
+    () => {
+      const error = { code: 'server_error', message: 'The supplier sent an answer that could not be read.' };
+      return responseObject(request, ids, { status: 'failed', output: [], usage: null, error });
     },
     onEnd,
   );
 }
 
-function responsesEventStream(upstream: ReadableStream<Uint8Array>, request: ResponsesRequest, ids: ResponseIds, onEnd: (r: MeterResult) => void) {
+/** `toChat`: the supplier streams another format (Anthropic); each event becomes chat chunks first. */
+function responsesEventStream(
+  upstream: ReadableStream<Uint8Array>,
+  request: ResponsesRequest,
+  ids: ResponseIds,
+  onEnd: (r: MeterResult) => void,
+  toChat: StreamTranslator | null,
+) {
   const splitter = createSseSplitter();
   const translator = createResponsesStream(request, ids);
-  const translate = (events: SseEvent[]): string[] =>
+  const fromChat = (events: SseEvent[]): string[] =>
     events.flatMap((e) => {
       if (e.data === '' || e.data === '[DONE]') return [];
       try {
@@ -72,11 +102,14 @@ function responsesEventStream(upstream: ReadableStream<Uint8Array>, request: Res
         return [];
       }
     });
+  // Chat chunks produced by `toChat` are events like any other: parse them the same way.
+  const asChat = (lines: string[]) => lines.map(parseSseEvent);
+  const translate = (events: SseEvent[]): string[] => fromChat(toChat ? asChat(events.flatMap((e) => toChat.push(e))) : events);
   return meter(
     upstream,
     {
       chunk: (bytes) => encodeSse(translate(splitter.push(bytes))),
-      end: () => encodeSse([...translate(splitter.end()), ...translator.end()]),
+      end: () => encodeSse([...translate(splitter.end()), ...(toChat ? fromChat(asChat(toChat.end())) : []), ...translator.end()]),
       failure: () => encodeSse(translator.failure('The supplier failed mid-stream.')),
       result: () => ({ usage: translator.usage, outputEstimate: translator.deltas }),
     },

@@ -7,6 +7,7 @@ import { chunkEvent, completion, stream, usageOf, type Reply } from './support/f
 import { buildModel, buildRoute } from './support/manifest-builder.ts';
 import { scenario } from './support/scenario.ts';
 import { sseReader } from './support/sse.ts';
+import { anthropicEvents, anthropicMessage, eventStream } from './support/anthropic-replies.ts';
 
 interface Event {
   type: string;
@@ -199,12 +200,37 @@ describe('POST /v1/responses', () => {
     expect(s.edge.supplier.calls).toHaveLength(0);
   });
 
-  it('skips Anthropic-format routes until the chat ⇄ Anthropic translation is composed in', async () => {
-    const anthropicOnly = buildModel({ routes: [buildRoute({ format: 'anthropic' })] });
-    const s = await scenario({ model: anthropicOnly });
-    const res = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x' } });
-    expect(res.status).toBe(502);
-    expect(s.edge.supplier.calls).toHaveLength(0);
+  it('reaches an Anthropic-format route through chat translation and answers a response object with its usage', async () => {
+    const route = buildRoute({ format: 'anthropic' });
+    const s = await scenario({ model: buildModel({ routes: [route] }) });
+    s.edge.supplier.script(route, anthropicMessage({ content: [{ type: 'text', text: 'Bonjour' }], usage: { input_tokens: 5, output_tokens: 2, cache_read_input_tokens: 40 } }));
+    const res = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, instructions: 'Be brief.', input: 'Say hello in French' } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({
+      object: 'response',
+      status: 'completed',
+      output: [{ type: 'message', content: [{ type: 'output_text', text: 'Bonjour' }] }],
+      usage: { input_tokens: 45, output_tokens: 2, input_tokens_details: { cached_tokens: 40 } },
+    });
+    const [call] = s.edge.supplier.callsTo(route);
+    expect(call!.url).toBe(`${route.base_url}/messages`);
+    expect(call!.body).toMatchObject({ system: [{ type: 'text', text: 'Be brief.' }], messages: [{ role: 'user' }] });
+    await s.edge.settle();
+    expect(s.edge.events()).toMatchObject([{ input_tokens: 45, output_tokens: 2, estimated: false }]);
+  });
+
+  it('streams Responses events from an Anthropic-format stream, event by event, ending with the usage', async () => {
+    const route = buildRoute({ format: 'anthropic' });
+    const s = await scenario({ model: buildModel({ routes: [route] }) });
+    s.edge.supplier.script(route, eventStream(anthropicEvents({ texts: ['Bon', 'jour'], usage: { input_tokens: 7, output_tokens: 2 } })));
+    const events = await readEvents(await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', stream: true } }));
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('response.created');
+    expect(types.filter((t) => t === 'response.output_text.delta')).toHaveLength(2);
+    expect(types.at(-1)).toBe('response.completed');
+    expect(events.at(-1)).toMatchObject({ response: { usage: { input_tokens: 7, output_tokens: 2 } } });
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
   });
 
   it('refuses a model of another type with a 400 naming its type, and calls no supplier', async () => {
