@@ -4,6 +4,7 @@
 
 import { errorBody } from '../shared/errors.ts';
 import { ChatUsage } from '../shared/openai-chat.ts';
+import { meteredFromChat } from './formats/token-usage.ts';
 import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
 
 export interface MeteredUsage {
@@ -38,16 +39,10 @@ function estimateTokens(choices: unknown): number {
   return Math.ceil(chars / 4);
 }
 
-function toUsage(value: unknown): MeteredUsage | null {
+/** An OpenAI usage object (chat completion or stream chunk) as metered counts, or null when it is not one. */
+export function chatUsageOf(value: unknown): MeteredUsage | null {
   const parsed = ChatUsage.safeParse(value);
-  if (!parsed.success) return null;
-  const u = parsed.data;
-  return {
-    input: u.prompt_tokens,
-    output: u.completion_tokens,
-    cachedInput: u.prompt_tokens_details?.cached_tokens ?? 0,
-    reasoning: u.completion_tokens_details?.reasoning_tokens ?? 0,
-  };
+  return parsed.success ? meteredFromChat(parsed.data) : null;
 }
 
 /**
@@ -129,7 +124,7 @@ export function meterChatStream(
     if (!USAGE_OBJECT.test(event.data)) return true;
     try {
       const chunk = JSON.parse(event.data) as { usage?: unknown; choices?: unknown[] };
-      const found = toUsage(chunk.usage);
+      const found = chatUsageOf(chunk.usage);
       if (found) usage = found;
       return !(found && options.dropUsageChunk && Array.isArray(chunk.choices) && chunk.choices.length === 0);
     } catch {
@@ -152,6 +147,6 @@ export function meterChatStream(
 
 /** What a chat.completion says about its usage (or, without a report, what its text suggests). */
 export function readChatAnswer(answer: Record<string, unknown> | null): { usage: MeteredUsage | null; outputEstimate: number } {
-  const usage = toUsage(answer?.usage);
+  const usage = chatUsageOf(answer?.usage);
   return { usage, outputEstimate: usage ? 0 : estimateTokens(answer?.choices) };
 }

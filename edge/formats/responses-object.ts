@@ -2,7 +2,6 @@
 // the request, the output items, the status and the usage. Shared by the JSON answer and the
 // stream's created/completed events, so both describe a response the same way.
 
-import { ChatUsage } from '../../shared/openai-chat.ts';
 import type { ResponsesRequest } from '../../shared/openai-responses.ts';
 import type { MeteredUsage } from '../metering.ts';
 
@@ -31,19 +30,6 @@ export const newResponseIds = (nowMs: number): ResponseIds => ({
 
 export const messageItemId = (ids: ResponseIds, index: number): string => `msg_${ids.id.slice(5)}_${index}`;
 export const functionItemId = (ids: ResponseIds, index: number): string => `fc_${ids.id.slice(5)}_${index}`;
-
-/** A chat usage object as metered counts, or null when it is not one. */
-export function meteredFromChat(value: unknown): MeteredUsage | null {
-  const parsed = ChatUsage.safeParse(value);
-  if (!parsed.success) return null;
-  const u = parsed.data;
-  return {
-    input: u.prompt_tokens,
-    output: u.completion_tokens,
-    cachedInput: u.prompt_tokens_details?.cached_tokens ?? 0,
-    reasoning: u.completion_tokens_details?.reasoning_tokens ?? 0,
-  };
-}
 
 export function responsesUsage(usage: MeteredUsage): ResponsesUsage {
   return {

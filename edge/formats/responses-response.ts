@@ -1,6 +1,7 @@
 // A chat.completion answer as a Responses `response` object: the assistant's text becomes one
 // message item with an output_text part, each tool call a function_call item, usage is renamed.
 
+import { chatUsageOf } from '../metering.ts';
 import type { ResponsesRequest } from '../../shared/openai-responses.ts';
 import type { MeteredUsage } from '../metering.ts';
 import {
@@ -8,7 +9,6 @@ import {
   functionItemId,
   messageItem,
   messageItemId,
-  meteredFromChat,
   responseObject,
   statusOf,
   type OutputItem,
@@ -52,7 +52,7 @@ export function chatToResponse(
       ),
     );
   }
-  const usage = meteredFromChat(answer.usage);
+  const usage = chatUsageOf(answer.usage);
   const finish = typeof choice?.finish_reason === 'string' ? choice.finish_reason : null;
   return { response: responseObject(request, ids, { ...statusOf(finish), output, usage }), usage, outputChars };
 }

@@ -4,6 +4,7 @@
 // its `sequence_number`. The text of open items is held in memory only to send the `.done` events
 // and the final `response.completed`, as the real API does; it is never logged or stored.
 
+import { chatUsageOf } from '../metering.ts';
 import type { ResponsesRequest } from '../../shared/openai-responses.ts';
 import type { MeteredUsage } from '../metering.ts';
 import {
@@ -11,7 +12,6 @@ import {
   functionItemId,
   messageItem,
   messageItemId,
-  meteredFromChat,
   outputTextPart,
   responseObject,
   statusOf,
@@ -137,7 +137,7 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
       const out: string[] = [];
       start(out);
       const parsed = (typeof chunk === 'object' && chunk !== null ? chunk : {}) as { choices?: ChunkChoice[]; usage?: unknown };
-      const found = meteredFromChat(parsed.usage);
+      const found = chatUsageOf(parsed.usage);
       if (found) usage = found;
       for (const choice of Array.isArray(parsed.choices) ? parsed.choices.slice(0, 1) : []) {
         const delta = choice.delta ?? {};
