@@ -8,7 +8,7 @@ import type { CodeFacts, MachineFacts } from './machine.ts';
 import type { Summary } from './stats.ts';
 import type { StreamResult } from './ttfb.ts';
 
-export const TARGETS = ['direct', 'bare hop', 'workerd hop', 'edge'] as const;
+export const TARGETS = ['direct', 'bare hop', 'workerd hop', 'edge', 'edge on workerd'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface TargetRun<R> {
@@ -42,6 +42,8 @@ const PAIRS: [Target, Target][] = [
   ['edge', 'direct'],
   ['edge', 'bare hop'],
   ['edge', 'workerd hop'],
+  ['edge on workerd', 'direct'],
+  ['edge on workerd', 'bare hop'],
   ['bare hop', 'direct'],
   ['workerd hop', 'direct'],
 ];
@@ -50,7 +52,8 @@ const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 export const ROLE_NOTES: Record<string, string> = {
   main: 'this Node process (control plane with usage ingestion, PGlite, Miniflare host)',
-  'wd edge': "the edge's workerd",
+  'wd edge': "the edge's workerd (Miniflare)",
+  'wd edge2': "the edge's plain workerd (workerd serve, the production path)",
   'wd hop': "the workerd hop's workerd",
   supplier: 'fake supplier process',
   'node hop': 'bare hop process',

@@ -29,6 +29,7 @@ const SETTINGS = {
   supplierPort: env('BENCH_SUPPLIER_PORT', 7402),
   hopPort: env('BENCH_HOP_PORT', 7403),
   workerdHopPort: env('BENCH_WORKERD_HOP_PORT', 7404),
+  plainEdgePort: env('BENCH_PLAIN_EDGE_PORT', 7405),
   seconds: env('BENCH_SECONDS', 8),
   pacedSeconds: env('BENCH_PACED_SECONDS', 5),
   pacedSockets: env('BENCH_PACED_SOCKETS', 64),
@@ -88,16 +89,16 @@ async function main(): Promise<void> {
   try {
     log('starting the stack (control plane on PGlite or DATABASE_URL, fake supplier, edge under Miniflare)');
     const stack: Stack = await startStack(
-      { edge: SETTINGS.edgePort, controlPlane: SETTINGS.controlPlanePort, supplier: SETTINGS.supplierPort },
+      { edge: SETTINGS.edgePort, plainEdge: SETTINGS.plainEdgePort, controlPlane: SETTINGS.controlPlanePort, supplier: SETTINGS.supplierPort },
       { MANIFEST_REFRESH_SECONDS: String(SETTINGS.manifestRefreshSeconds), MANIFEST_MAX_STALE_SECONDS: String(SETTINGS.manifestRefreshSeconds * 2) },
     );
     cleanups.push(stack.close);
-    const edgeWorkerd = descendantsNamed(process.pid, 'workerd');
+    const edgeWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => pid !== stack.plainEdgePid);
     const hop: Child = await forkChild(HOP_ENTRY, [String(SETTINGS.hopPort), stack.supplierOrigin]);
     cleanups.push(hop.stop);
     const workerdHop = await startWorkerdHop(SETTINGS.workerdHopPort, stack.supplierOrigin);
     cleanups.push(workerdHop.close);
-    const hopWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => !edgeWorkerd.includes(pid));
+    const hopWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => !edgeWorkerd.includes(pid) && pid !== stack.plainEdgePid);
     const client: LoadClient = await startLoadClient();
     cleanups.push(client.stop);
 
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
       'bare hop': { url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, model: stack.upstreamModel },
       'workerd hop': { url: `${workerdHop.url}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, model: stack.upstreamModel },
       edge: { url: `${stack.edgeUrl}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${stack.apiKey}` }, model: stack.model },
+      'edge on workerd': { url: `${stack.plainEdgeUrl}/v1/chat/completions`, headers: { ...json, authorization: `Bearer ${stack.apiKey}` }, model: stack.model },
     };
     for (const target of TARGETS) await check(target, endpoints[target]);
 
@@ -121,6 +123,7 @@ async function main(): Promise<void> {
     const roles: ProcessRoles = {
       main: [process.pid],
       'wd edge': edgeWorkerd,
+      'wd edge2': [stack.plainEdgePid],
       'wd hop': hopWorkerd,
       supplier: [stack.supplierPid],
       'node hop': [hop.pid],
@@ -145,7 +148,7 @@ async function main(): Promise<void> {
       const cpuAfter = cpuByRole(roles);
       const ok = result.ok;
       const cpuUsPerRequest = Object.fromEntries(Object.keys(roles).map((role) => [role, ok > 0 ? (((cpuAfter[role] ?? 0) - (cpuBefore[role] ?? 0)) * 1000) / ok : 0]));
-      if (target === 'edge') {
+      if (target === 'edge' || target === 'edge on workerd') {
         edgeOk += ok;
         await drainUsage();
       }

@@ -15,6 +15,7 @@ import type { Logger } from '../control-plane/log.ts';
 import { startControlPlane } from '../control-plane/server.ts';
 import { buildEdge } from '../scripts/build-edge.ts';
 import { startEdge } from '../scripts/edge-miniflare.ts';
+import { startWorkerdEdge } from '../scripts/edge-workerd.ts';
 import { generateEd25519 } from '../scripts/keys.ts';
 import { mintOwnerToken } from '../scripts/owner-token.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from '../scripts/manage-client.ts';
@@ -22,12 +23,16 @@ import { forkChild } from './children.ts';
 
 export interface StackPorts {
   edge: number;
+  /** The same edge on plain workerd. */
+  plainEdge: number;
   controlPlane: number;
   supplier: number;
 }
 
 export interface Stack {
   edgeUrl: string;
+  plainEdgeUrl: string;
+  plainEdgePid: number;
   /** Origin of the fake supplier (its API is under /v1). */
   supplierOrigin: string;
   supplierPid: number;
@@ -96,22 +101,24 @@ export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REF
 
     const bundle = await buildEdge();
     const edgeBundleSha256 = createHash('sha256').update(readFileSync(bundle)).digest('hex');
-    const edge = await startEdge({
-      bundle,
-      port: ports.edge,
-      bindings: {
-        NODE_ID: nodeId,
-        NODE_PRIVATE_KEY: JSON.stringify(nodeKeys.privateJwk),
-        CONTROL_PLANE_URL: cp.url,
-        MANIFEST_PUBLIC_KEYS: JSON.stringify({ [manifestKey.publicJwk.kid]: manifestKey.publicJwk }),
-        EDGE_REGION: 'EU',
-        ...edgeBindings,
-      },
+    const edgeBindingsFor = () => ({
+      NODE_ID: nodeId,
+      NODE_PRIVATE_KEY: JSON.stringify(nodeKeys.privateJwk),
+      CONTROL_PLANE_URL: cp.url,
+      MANIFEST_PUBLIC_KEYS: JSON.stringify({ [manifestKey.publicJwk.kid]: manifestKey.publicJwk }),
+      EDGE_REGION: 'EU',
+      ...edgeBindings,
     });
+    const edge = await startEdge({ bundle, port: ports.edge, bindings: edgeBindingsFor() });
     closers.push(edge.close);
+    // The same node on plain `workerd serve`, the production path (replicas share a node identity).
+    const plainEdge = await startWorkerdEdge({ bundle, port: ports.plainEdge, bindings: edgeBindingsFor() });
+    closers.push(plainEdge.close);
 
     return {
       edgeUrl: edge.url,
+      plainEdgeUrl: plainEdge.url,
+      plainEdgePid: plainEdge.pid ?? 0,
       supplierOrigin,
       supplierPid: supplier.pid,
       model,

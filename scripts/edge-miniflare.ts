@@ -23,6 +23,8 @@ export interface EdgeBindings {
 export interface RunningEdge {
   url: string;
   close(): Promise<void>;
+  /** The workerd process, where the runner knows it (plain workerd); for measurements only. */
+  pid?: number;
 }
 
 export interface StartEdgeOptions {

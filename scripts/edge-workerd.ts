@@ -4,7 +4,7 @@
 // environment, waits for /healthz, and stops the whole group on close.
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,13 +32,26 @@ async function waitUntilServing(url: string, exited: () => string | null): Promi
   }
 }
 
-export async function startWorkerdEdge(options: { bundle: string; port: number; host?: string; bindings: EdgeBindings; verbose?: boolean }): Promise<RunningEdge> {
+export async function startWorkerdEdge(options: {
+  bundle: string;
+  port: number;
+  host?: string;
+  bindings: EdgeBindings;
+  verbose?: boolean;
+  /** Where the manifest vault lives; a fresh directory inside the runtime dir when absent. */
+  persistDir?: string;
+}): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
   const dir = mkdtempSync(join(tmpdir(), 'taas-workerd-'));
   copyFileSync(options.bundle, join(dir, 'index.js'));
   // Tests and `npm start` reach the control plane and suppliers on loopback.
-  writeFileSync(join(dir, 'config.capnp'), renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow: ['public', 'private', 'local'] }));
+  const vaultDir = options.persistDir ?? join(dir, 'vault');
+  mkdirSync(vaultDir, { recursive: true });
+  writeFileSync(
+    join(dir, 'config.capnp'),
+    renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow: ['public', 'private', 'local'], vaultDir }),
+  );
 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -93,5 +106,5 @@ export async function startWorkerdEdge(options: { bundle: string; port: number; 
     await stopGroup();
     throw err;
   }
-  return { url, close: stopGroup };
+  return { url, close: stopGroup, ...(child.pid === undefined ? {} : { pid: child.pid }) };
 }

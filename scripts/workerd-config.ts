@@ -36,6 +36,11 @@ export interface WorkerdConfigOptions {
    * plane or supplier on a private network (a cluster Service) or loopback (tests) needs more.
    */
   allow: readonly ('public' | 'private' | 'local')[];
+  /**
+   * Directory of the manifest vault (a Durable Object on local disk): the last verified manifest
+   * survives a restart of the node, so it serves while the control plane is down. Absolute path.
+   */
+  vaultDir: string;
 }
 
 /** A capnp string literal; the values here are names and paths, never secrets. */
@@ -55,6 +60,7 @@ const config :Workerd.Config = (
   services = [
     (name = "edge", worker = .edgeWorker),
     (name = "outbound", network = (allow = [${options.allow.map(capnpText).join(', ')}], tlsOptions = (trustBrowserCas = true))),
+    (name = "vault", disk = (path = ${capnpText(options.vaultDir)}, writable = true)),
   ],
   sockets = [
     (name = "http", address = ${capnpText(options.address)}, http = (), service = "edge"),
@@ -68,7 +74,12 @@ const edgeWorker :Workerd.Worker = (
   compatibilityDate = ${capnpText(COMPATIBILITY_DATE)},
   bindings = [
 ${bindings}
+    (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
   ],
+  durableObjectNamespaces = [
+    (className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault"),
+  ],
+  durableObjectStorage = (localDisk = "vault"),
   globalOutbound = "outbound",
 );
 `;
@@ -77,6 +88,6 @@ ${bindings}
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   // In a cluster the control plane is a private Service address; loopback is never needed there.
   const file = fileURLToPath(new URL('../deploy/workerd/config.capnp', import.meta.url));
-  writeFileSync(file, renderWorkerdConfig({ bundle: 'index.js', address: '*:8080', allow: ['public', 'private'] }));
+  writeFileSync(file, renderWorkerdConfig({ bundle: 'index.js', address: '*:8080', allow: ['public', 'private'], vaultDir: '/var/lib/taas-edge' }));
   process.stdout.write(`wrote ${file}\n`);
 }

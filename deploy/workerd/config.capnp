@@ -7,6 +7,7 @@ const config :Workerd.Config = (
   services = [
     (name = "edge", worker = .edgeWorker),
     (name = "outbound", network = (allow = ["public", "private"], tlsOptions = (trustBrowserCas = true))),
+    (name = "vault", disk = (path = "/var/lib/taas-edge", writable = true)),
   ],
   sockets = [
     (name = "http", address = "*:8080", http = (), service = "edge"),
@@ -31,6 +32,11 @@ const edgeWorker :Workerd.Worker = (
     (name = "SUPPLIER_KEYS", fromEnvironment = "SUPPLIER_KEYS"),
     (name = "MAX_REQUEST_BYTES", fromEnvironment = "MAX_REQUEST_BYTES"),
     (name = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", fromEnvironment = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS"),
+    (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
   ],
+  durableObjectNamespaces = [
+    (className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault"),
+  ],
+  durableObjectStorage = (localDisk = "vault"),
   globalOutbound = "outbound",
 );

@@ -11,7 +11,7 @@ const SECRET_BINDINGS = ['NODE_PRIVATE_KEY', 'NODE_ENCRYPTION_KEY', 'SUPPLIER_KE
 
 describe('deploy files', () => {
   it('commits the workerd config the script generates (regenerate: tsx scripts/workerd-config.ts)', () => {
-    expect(read('deploy/workerd/config.capnp')).toBe(renderWorkerdConfig({ bundle: 'index.js', address: '*:8080', allow: ['public', 'private'] }));
+    expect(read('deploy/workerd/config.capnp')).toBe(renderWorkerdConfig({ bundle: 'index.js', address: '*:8080', allow: ['public', 'private'], vaultDir: '/var/lib/taas-edge' }));
   });
 
   it('binds every binding edge/config.ts reads, each from the environment', () => {
@@ -22,6 +22,8 @@ describe('deploy files', () => {
     expect(config).not.toMatch(/\btext\s*=/);
     expect(config).toContain('compatibilityDate = "2026-04-26"');
     expect(config).toContain('globalOutbound = "outbound"');
+    // The manifest vault survives a restart: a Durable Object on local disk.
+    expect(config).toContain('durableObjectStorage = (localDisk = "vault")');
   });
 
   it('takes every secret in the cluster manifests from a Secret object, never inline', () => {
