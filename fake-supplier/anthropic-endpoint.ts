@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Behaviour, Fault } from './behaviour.ts';
 import { anthropicError, anthropicErrorForStatus, inputTokens, messageBody, messageEvents, parseMessagesRequest, planMessage } from './anthropic-messages.ts';
-import type { ChatEvents } from './openai-chat.ts';
+import { parseJson, readBody, sendJson, writeStream, type Exchange } from './http-io.ts';
 
 export type AnthropicStats = { requests: number; byModel: Record<string, number>; aborted: number; lastAuthorization: string | null; lastBody: unknown | null };
 
@@ -18,9 +18,7 @@ export type AnthropicEndpointContext = {
   closing(): boolean;
 };
 
-type Exchange = { timer: NodeJS.Timeout | undefined; deliberate: boolean };
 
-const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
 export function createAnthropicEndpoint(ctx: AnthropicEndpointContext) {
   let sequence = 0;
@@ -49,11 +47,11 @@ export function createAnthropicEndpoint(ctx: AnthropicEndpointContext) {
     if (typeof model === 'string') current.byModel[model] = (current.byModel[model] ?? 0) + 1;
     const denied = authFailure(req);
     if (denied) {
-      send(res, 401, denied);
+      sendJson(res, 401, denied);
       return null;
     }
     if (typeof req.headers['anthropic-version'] !== 'string') {
-      send(res, 400, anthropicError('invalid_request_error', 'anthropic-version: header is required'));
+      sendJson(res, 400, anthropicError('invalid_request_error', 'anthropic-version: header is required'));
       return null;
     }
     return { body };
@@ -72,18 +70,18 @@ export function createAnthropicEndpoint(ctx: AnthropicEndpointContext) {
     if (fault.kind === 'fail') {
       const custom = fault.failure.body;
       const text = custom === undefined ? anthropicErrorForStatus(fault.failure.status) : typeof custom === 'string' ? custom : JSON.stringify(custom);
-      return send(res, fault.failure.status, text, fault.failure.status === 429 ? { 'retry-after': '1' } : {});
+      return sendJson(res, fault.failure.status, text, fault.failure.status === 429 ? { 'retry-after': '1' } : {});
     }
     if (fault.kind === 'hang') return;
     const parsed = body === undefined ? { ok: false as const, message: 'There was an issue with your request body: invalid JSON' } : parseMessagesRequest(body, { countOnly: false });
-    if (!parsed.ok) return send(res, 400, anthropicError('invalid_request_error', parsed.message));
+    if (!parsed.ok) return sendJson(res, 400, anthropicError('invalid_request_error', parsed.message));
     sequence += 1;
     const id = `msg_${ctx.idPrefix}${sequence.toString(36).padStart(8, '0')}`;
     const plan = planMessage(parsed.request, { ...b, id });
     const headers = { 'request-id': `req_${ctx.idPrefix}${sequence}` };
     const respond = parsed.request.stream
-      ? () => stream(res, messageEvents(plan), exchange, { behaviour: b, headers })
-      : () => send(res, 200, messageBody(plan), headers);
+      ? () => writeStream(res, messageEvents(plan), exchange, { behaviour: b, headers })
+      : () => sendJson(res, 200, messageBody(plan), headers);
     if (b.firstByteDelayMs > 0) exchange.timer = setTimeout(respond, b.firstByteDelayMs);
     else respond();
   };
@@ -94,61 +92,10 @@ export function createAnthropicEndpoint(ctx: AnthropicEndpointContext) {
     if (started === null) return;
     const body = started.body;
     const parsed = body === undefined ? { ok: false as const, message: 'invalid JSON' } : parseMessagesRequest(body, { countOnly: true });
-    if (!parsed.ok) return send(res, 400, anthropicError('invalid_request_error', parsed.message));
-    send(res, 200, JSON.stringify({ input_tokens: inputTokens(parsed.request) }));
+    if (!parsed.ok) return sendJson(res, 400, anthropicError('invalid_request_error', parsed.message));
+    sendJson(res, 200, JSON.stringify({ input_tokens: inputTokens(parsed.request) }));
   };
 
   return { messages, countTokens };
 }
 
-// Like server.ts's OpenAI stream: every event its own write; failMidStreamAfterChunks cuts the
-// connection after that many content events, without content_block_stop or message_stop.
-function stream(res: ServerResponse, events: ChatEvents, exchange: Exchange, options: { behaviour: Readonly<Behaviour>; headers: Record<string, string> }): void {
-  const { interChunkDelayMs: delay, failMidStreamAfterChunks: failAfter } = options.behaviour;
-  const steps = [...events.content, ...events.closing];
-  const failAt = failAfter !== null && failAfter <= events.content.length ? failAfter : -1;
-  const writeFrom = (start: number): void => {
-    for (let i = start; i < steps.length; i += 1) {
-      if (res.destroyed) return;
-      if (i === failAt) {
-        exchange.deliberate = true;
-        res.socket?.destroySoon();
-        return;
-      }
-      res.write(steps[i]);
-      if (delay > 0 && i + 1 < steps.length) {
-        exchange.timer = setTimeout(writeFrom, delay, i + 1);
-        return;
-      }
-    }
-    res.end();
-  };
-  res.writeHead(200, { ...STREAM_HEADERS, ...options.headers });
-  res.write(events.opening);
-  if (delay > 0) exchange.timer = setTimeout(writeFrom, delay, 0);
-  else writeFrom(0);
-}
-
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-  } catch {
-    return null;
-  }
-  return Buffer.concat(chunks);
-}
-
-function parseJson(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}

@@ -2,15 +2,16 @@
 // end-to-end tests and the benchmark; its next answers follow a Behaviour set in-process or over /__control.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_BEHAVIOUR, mergeBehaviour, parseBehaviourPatch, takeFault } from './behaviour.ts';
 import { createAnthropicEndpoint } from './anthropic-endpoint.ts';
 import { createMediaEndpoints } from './media-endpoints.ts';
+import { parseJson, readBody, sendJson, writeStream, type Exchange } from './http-io.ts';
 import type { Behaviour, FailNext } from './behaviour.ts';
 import { chatEvents, completionBody, errorBody, errorBodyForStatus, MODEL_LIST } from './openai-chat.ts';
 import { parseChatRequest, planCompletion } from './openai-chat.ts';
-import type { ChatEvents, ChatRequest } from './openai-chat.ts';
+import type { ChatRequest } from './openai-chat.ts';
 
 export type FakeSupplierOptions = { host?: string; port?: number; apiKey?: string };
 
@@ -34,10 +35,7 @@ export type FakeSupplier = {
 
 // One per chat request: the pending timer to clear if the client leaves, and whether a closed
 // socket was our own doing (an injected fault) rather than the client going away.
-type Exchange = { timer: NodeJS.Timeout | undefined; deliberate: boolean };
 
-const JSON_HEADERS = { 'content-type': 'application/json' };
-const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
 
 const MALFORMED_JSON = 'We could not parse the JSON body of your request.';
 
@@ -89,7 +87,7 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
     const body = parseJson(raw);
     recordRequest(current, req, body);
     const denied = authFailure(req);
-    if (denied) return send(res, 401, denied);
+    if (denied) return sendJson(res, 401, denied);
 
     const { fault, next } = takeFault(behaviour);
     const b = behaviour;
@@ -101,7 +99,7 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
     if (fault.kind === 'fail') return sendFailure(res, fault.failure);
     if (fault.kind === 'hang') return;
     const parsed = body === undefined ? { ok: false as const, message: MALFORMED_JSON } : parseChatRequest(body);
-    if (!parsed.ok) return send(res, 400, errorBody(parsed.message, 'invalid_request_error'));
+    if (!parsed.ok) return sendJson(res, 400, errorBody(parsed.message, 'invalid_request_error'));
     answer(res, exchange, parsed.request, b);
   };
 
@@ -111,8 +109,8 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
     const plan = planCompletion(request, { ...b, id, created: Math.floor(Date.now() / 1000) });
     const headers = { 'x-request-id': `req_${idPrefix}${sequence}` };
     const respond = request.stream
-      ? () => stream(res, chatEvents(plan, { includeUsage: request.includeUsage }), exchange, { behaviour: b, headers })
-      : () => send(res, 200, completionBody(plan), headers);
+      ? () => writeStream(res, chatEvents(plan, { includeUsage: request.includeUsage }), exchange, { behaviour: b, headers })
+      : () => sendJson(res, 200, completionBody(plan), headers);
     if (b.firstByteDelayMs > 0) exchange.timer = setTimeout(respond, b.firstByteDelayMs);
     else respond();
   };
@@ -120,19 +118,19 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
   // No key on /__control: it is a test hook, and the fake listens on loopback unless told otherwise.
   const control = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const route = `${req.method} ${path}`;
-    if (route === 'GET /__control/stats') return send(res, 200, JSON.stringify(snapshot()));
-    if (route === 'GET /__control/behaviour') return send(res, 200, JSON.stringify(behaviour));
+    if (route === 'GET /__control/stats') return sendJson(res, 200, JSON.stringify(snapshot()));
+    if (route === 'GET /__control/behaviour') return sendJson(res, 200, JSON.stringify(behaviour));
     if (route === 'POST /__control/reset') {
       reset();
-      return send(res, 200, JSON.stringify(behaviour));
+      return sendJson(res, 200, JSON.stringify(behaviour));
     }
     if (route !== 'POST /__control/behaviour') return notFound(res, route);
     const raw = await readBody(req);
     if (raw === null) return;
     const result = parseBehaviourPatch(parseJson(raw));
-    if (!result.ok) return send(res, 400, errorBody(result.message, 'invalid_request_error'));
+    if (!result.ok) return sendJson(res, 400, errorBody(result.message, 'invalid_request_error'));
     setBehaviour(result.patch);
-    send(res, 200, JSON.stringify(behaviour));
+    sendJson(res, 200, JSON.stringify(behaviour));
   };
 
   const anthropic = createAnthropicEndpoint({
@@ -162,7 +160,7 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
     if (req.method === 'POST' && path === '/v1/audio/speech') return void media.speech(req, res);
     if (req.method === 'GET' && path === '/v1/models') {
       const denied = authFailure(req);
-      return denied ? send(res, 401, denied) : send(res, 200, MODEL_LIST);
+      return denied ? sendJson(res, 401, denied) : sendJson(res, 200, MODEL_LIST);
     }
     notFound(res, `${req.method} ${path}`);
   });
@@ -199,74 +197,17 @@ function recordRequest(stats: FakeSupplierStats, req: IncomingMessage, body: unk
   if (typeof model === 'string') stats.byModel[model] = (stats.byModel[model] ?? 0) + 1;
 }
 
-function stream(
-  res: ServerResponse,
-  events: ChatEvents,
-  exchange: Exchange,
-  options: { behaviour: Readonly<Behaviour>; headers: OutgoingHttpHeaders },
-): void {
-  const { interChunkDelayMs: delay, failMidStreamAfterChunks: failAfter } = options.behaviour;
-  const steps = [...events.content, ...events.closing];
-  const failAt = failAfter !== null && failAfter <= events.content.length ? failAfter : -1;
-  // Each event is its own write; with a delay between them the client sees them arrive one by one.
-  const writeFrom = (start: number): void => {
-    for (let i = start; i < steps.length; i += 1) {
-      if (res.destroyed) return;
-      if (i === failAt) {
-        exchange.deliberate = true;
-        // destroySoon flushes what was written first, so the client gets exactly failAt chunks.
-        res.socket?.destroySoon();
-        return;
-      }
-      res.write(steps[i]);
-      if (delay > 0 && i + 1 < steps.length) {
-        exchange.timer = setTimeout(writeFrom, delay, i + 1);
-        return;
-      }
-    }
-    res.end();
-  };
-  res.writeHead(200, { ...STREAM_HEADERS, ...options.headers });
-  res.write(events.opening);
-  if (delay > 0) exchange.timer = setTimeout(writeFrom, delay, 0);
-  else writeFrom(0);
-}
-
-function send(res: ServerResponse, status: number, body: string, headers: OutgoingHttpHeaders = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body), ...headers });
-  res.end(body);
-}
-
 function sendFailure(res: ServerResponse, { status, body: custom }: FailNext): void {
   const text = typeof custom === 'string';
   const body = custom === undefined ? errorBodyForStatus(status) : text ? custom : JSON.stringify(custom);
-  send(res, status, body, {
+  sendJson(res, status, body, {
     ...(status === 429 ? { 'retry-after': '1' } : {}),
     ...(text ? { 'content-type': 'text/plain; charset=utf-8' } : {}),
   });
 }
 
 function notFound(res: ServerResponse, route: string): void {
-  send(res, 404, errorBody(`Invalid URL (${route})`, 'invalid_request_error'));
+  sendJson(res, 404, errorBody(`Invalid URL (${route})`, 'invalid_request_error'));
 }
 
 // null when the client went away while sending; the response's 'close' listener has counted it.
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  try {
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-  } catch {
-    return null;
-  }
-  return Buffer.concat(chunks);
-}
-
-// undefined marks malformed JSON, distinct from a body that is literally null.
-function parseJson(raw: Buffer): unknown {
-  try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
