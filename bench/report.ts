@@ -143,9 +143,9 @@ function streamSection(phase: Phase<StreamResult>): string {
   ].join('\n');
 }
 
-function memorySection(memory: BenchReport['memoryMiB']): string {
+function memorySection(memory: BenchReport['memoryMiB'], manifestKeys: string | number | undefined): string {
   const rows = Object.keys(memory.before).map((role) => [role, f(memory.before[role] ?? 0, 1), f(memory.after[role] ?? 0, 1), f(memory.peak[role] ?? 0, 1)]);
-  return ['== Resident memory (MiB)', table(['process', 'before load', 'after load', 'peak'], rows)].join('\n');
+  return [`== Resident memory (MiB); the edges hold a manifest of ${manifestKeys ?? '?'} keys ("before load" is after their first request)`, table(['process', 'before load', 'after load', 'peak'], rows)].join('\n');
 }
 
 export function renderReport(report: BenchReport): string {
@@ -161,7 +161,7 @@ export function renderReport(report: BenchReport): string {
     '',
     ...report.load.flatMap((phase) => [loadSection(phase), '']),
     ...report.streams.flatMap((phase) => [streamSection(phase), '']),
-    memorySection(report.memoryMiB),
+    memorySection(report.memoryMiB, report.settings.manifestKeys),
     '',
     `== Metering: ${report.metering.usageEventsStored} usage events stored for ${report.metering.edgeOk} 2xx edge answers counted by the client`,
     '   (a few more events than answers: requests in flight when autocannon stops are answered and metered but not counted)',

@@ -41,6 +41,8 @@ const SETTINGS = {
   streamConcurrency: env('BENCH_STREAM_CONCURRENCY', 8),
   completionTokens: env('BENCH_COMPLETION_TOKENS', 16),
   manifestRefreshSeconds: env('BENCH_MANIFEST_REFRESH_SECONDS', 300),
+  /** Keys in the manifest the edges hold while measured (RSS with a 100k-key manifest). */
+  manifestKeys: env('BENCH_MANIFEST_KEYS', 100_000),
   timeLimitSeconds: env('BENCH_TIME_LIMIT_SECONDS', 300),
 };
 
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     const stack: Stack = await startStack(
       { edge: SETTINGS.edgePort, plainEdge: SETTINGS.plainEdgePort, controlPlane: SETTINGS.controlPlanePort, supplier: SETTINGS.supplierPort },
       { MANIFEST_REFRESH_SECONDS: String(SETTINGS.manifestRefreshSeconds), MANIFEST_MAX_STALE_SECONDS: String(SETTINGS.manifestRefreshSeconds * 2) },
+      { manifestKeys: SETTINGS.manifestKeys },
     );
     cleanups.push(stack.close);
     const edgeWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => pid !== stack.plainEdgePid);

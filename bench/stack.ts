@@ -58,7 +58,26 @@ const quietLog: Logger = (level, msg, fields) => {
 };
 
 /** With a database that already has an owner (DATABASE_URL), bootstrap gives no token: mint one. */
-export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string }): Promise<Stack> {
+/**
+ * Extra keys in the manifest the edges load, so memory and per-request costs are measured with a
+ * realistic manifest (issue 4 asks for RSS with 100k keys). Inserted in one statement; their raw
+ * secrets never exist (the hashes are of throwaway strings).
+ */
+async function addBulkKeys(db: Database, orgId: string, count: number): Promise<void> {
+  if (count <= 0) return;
+  await db.query(
+    `INSERT INTO api_keys (id, org_id, name, key_hash, prefix)
+     SELECT gen_random_uuid(), $1::uuid, 'bulk', encode(sha256(convert_to('bench-bulk-' || $1::text || '-' || g, 'UTF8')), 'hex'), 'taas_bulk'
+       FROM generate_series(1, $2::int) AS g`,
+    [orgId, count],
+  );
+}
+
+export async function startStack(
+  ports: StackPorts,
+  edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string },
+  options: { manifestKeys: number },
+): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => process.stderr.write(`bench cleanup: ${String(err)}\n`));
@@ -98,6 +117,7 @@ export async function startStack(ports: StackPorts, edgeBindings: { MANIFEST_REF
     });
     await registerEdgeNode(cp.url, adminToken, { id: nodeId, publicJwk: nodeKeys.publicJwk });
     const demo = await createDemoOrgAndKey(cp.url, adminToken, { orgName: `bench ${new Date().toISOString()}`, keyName: 'bench key' });
+    await addBulkKeys(cp.db, demo.orgId, options.manifestKeys);
 
     const bundle = await buildEdge();
     const edgeBundleSha256 = createHash('sha256').update(readFileSync(bundle)).digest('hex');
