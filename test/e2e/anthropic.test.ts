@@ -8,65 +8,47 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCatalog } from '../../control-plane/demo-catalog.ts';
 import { startFakeSupplier, type FakeSupplier } from '../../fake-supplier/server.ts';
-import { buildEdge } from '../../scripts/build-edge.ts';
-import { startEdge, type RunningEdge } from '../../scripts/edge-miniflare.ts';
-import { generateEd25519 } from '../../scripts/keys.ts';
-import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
-import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/db.ts';
-import { freePort, spawnControlPlane, waitFor, type ControlPlaneProcess } from '../support/processes.ts';
+import type { RunningEdge } from '../../scripts/edge-miniflare.ts';
+import { postgresAvailable, type TestDatabase } from '../support/db.ts';
+import { E2E_ACTOR, startE2eStack, type E2eStack } from '../support/e2e-stack.ts';
+import { waitFor } from '../support/processes.ts';
 
 const MARKER = 'PROMPT-MARKER-anthropic-5c1d';
-const actor = { userId: null, tokenId: null, requestId: null, clientAddr: 'e2e' };
 const weatherSchema = { type: 'object' as const, properties: { city: { type: 'string' } } };
 
 describe.skipIf(!postgresAvailable())('Anthropic and OpenAI clients against both supplier formats, end to end', () => {
+  let stack: E2eStack;
   let testDb: TestDatabase;
   let openAiSupplier: FakeSupplier;
   let anthropicSupplier: FakeSupplier;
-  let cp: ControlPlaneProcess;
   let edge: RunningEdge;
   let apiKey: { id: string; key: string };
 
   beforeAll(async () => {
-    testDb = await createTestDatabase({ target: 'postgres' });
     openAiSupplier = await startFakeSupplier({ apiKey: 'sk-openai-secret' });
     anthropicSupplier = await startFakeSupplier({ apiKey: 'sk-ant-secret' });
     for (const s of [openAiSupplier, anthropicSupplier]) s.setBehaviour({ completionTokens: 6, toolCall: true });
-    const manifestKey = await generateEd25519('e2e');
-    const nodeKey = await generateEd25519('e2e-node');
-    cp = await spawnControlPlane({ DATABASE_URL: testDb.url!, CP_PORT: String(await freePort()), MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk) });
-    const adminToken = cp.bootstrapToken!;
-    await seedCatalog(testDb.db, actor, {
+    stack = await startE2eStack();
+    testDb = stack.testDb;
+    await seedCatalog(testDb.db, E2E_ACTOR, {
       supplier: { id: 'fake-openai', name: 'Fake OpenAI', format: 'openai', baseUrl: openAiSupplier.url, region: 'EU' },
       models: [{ id: 'open-model', upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
     });
-    await seedCatalog(testDb.db, actor, {
+    await seedCatalog(testDb.db, E2E_ACTOR, {
       supplier: { id: 'fake-anthropic', name: 'Fake Anthropic', format: 'anthropic', baseUrl: anthropicSupplier.url, region: 'EU' },
       models: [{ id: 'claude-model', upstreamModel: 'claude-fake-1', inputPerMtok: 3_000_000, outputPerMtok: 15_000_000 }],
     });
-    await registerEdgeNode(cp.url, adminToken, { id: 'e2e-node', publicJwk: nodeKey.publicJwk });
-    const orgId = (await manage<{ id: string }>(cp.url, adminToken, 'POST', '/v1/manage/orgs', { name: 'E2E Anthropic org' })).id;
-    apiKey = await manage<{ id: string; key: string }>(cp.url, adminToken, 'POST', '/v1/manage/keys', { org_id: orgId, name: 'e2e key' });
-    edge = await startEdge({
-      bundle: await buildEdge(),
-      port: await freePort(),
-      bindings: {
-        NODE_ID: 'e2e-node',
-        NODE_PRIVATE_KEY: JSON.stringify(nodeKey.privateJwk),
-        CONTROL_PLANE_URL: cp.url,
-        MANIFEST_PUBLIC_KEYS: JSON.stringify({ e2e: manifestKey.publicJwk }),
-        MANIFEST_REFRESH_SECONDS: '0.5',
-        SUPPLIER_KEYS: JSON.stringify({ 'fake-openai': 'sk-openai-secret', 'fake-anthropic': 'sk-ant-secret' }),
-      },
-    });
+    ({ key: apiKey } = await stack.orgWithKey('E2E Anthropic org'));
+    ({ edge } = await stack.startNode({
+      nodeId: 'e2e-node',
+      bindings: { MANIFEST_REFRESH_SECONDS: '0.5', SUPPLIER_KEYS: JSON.stringify({ 'fake-openai': 'sk-openai-secret', 'fake-anthropic': 'sk-ant-secret' }) },
+    }));
   }, 120_000);
 
   afterAll(async () => {
-    await edge?.close();
-    await cp?.stop();
+    await stack?.close();
     await openAiSupplier?.close();
     await anthropicSupplier?.close();
-    await testDb?.drop();
   });
 
   const usageRow = async (requestId: string) => {

@@ -7,12 +7,11 @@ import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedCatalog } from '../../control-plane/demo-catalog.ts';
 import { startFakeSupplier, type FakeSupplier } from '../../fake-supplier/server.ts';
-import { buildEdge } from '../../scripts/build-edge.ts';
-import { startEdge, type RunningEdge } from '../../scripts/edge-miniflare.ts';
-import { generateEd25519 } from '../../scripts/keys.ts';
-import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
-import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/db.ts';
-import { freePort, spawnControlPlane, waitFor, type ControlPlaneProcess } from '../support/processes.ts';
+import type { RunningEdge } from '../../scripts/edge-miniflare.ts';
+import { manage } from '../../scripts/manage-client.ts';
+import { postgresAvailable, type TestDatabase } from '../support/db.ts';
+import { E2E_ACTOR, startE2eStack, type E2eStack } from '../support/e2e-stack.ts';
+import { waitFor } from '../support/processes.ts';
 
 const MARKER = 'PROMPT-MARKER-91c2';
 const PER_SECOND = 100; // µUSD per second of audio
@@ -37,26 +36,20 @@ function wav(seconds: number): Buffer {
 }
 
 describe.skipIf(!postgresAvailable())('every non-chat surface, end to end', () => {
+  let stack: E2eStack;
   let testDb: TestDatabase;
   let supplier: FakeSupplier;
-  let cp: ControlPlaneProcess;
   let edge: RunningEdge;
   let apiKey: { id: string; key: string };
 
   beforeAll(async () => {
-    testDb = await createTestDatabase({ target: 'postgres' });
     supplier = await startFakeSupplier({ apiKey: 'sk-supplier-secret' });
     supplier.setBehaviour({ completionTokens: 6 });
-    const manifestKey = await generateEd25519('e2e');
-    const nodeKey = await generateEd25519('e2e-node');
-    cp = await spawnControlPlane({
-      DATABASE_URL: testDb.url!,
-      CP_PORT: String(await freePort()),
-      MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
-    });
-    const admin = cp.bootstrapToken!;
-    const actor = { userId: null, tokenId: null, requestId: null, clientAddr: 'e2e' };
-    await seedCatalog(testDb.db, actor, {
+    stack = await startE2eStack();
+    testDb = stack.testDb;
+    const admin = stack.adminToken;
+    const cpUrl = stack.cp.url;
+    await seedCatalog(testDb.db, E2E_ACTOR, {
       supplier: { id: 'fake', name: 'Fake', format: 'openai', baseUrl: supplier.url, region: 'EU' },
       models: [{ id: 'chat-model', upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
     });
@@ -67,8 +60,8 @@ describe.skipIf(!postgresAvailable())('every non-chat surface, end to end', () =
       ['tts-model', 'speech', 'fake-tts-1'],
     ];
     for (const [id, type, upstream] of typed) {
-      await manage(cp.url, admin, 'POST', '/v1/manage/models', { id, type, owned_by: 'fake' });
-      await manage(cp.url, admin, 'POST', `/v1/manage/models/${id}/routes`, { supplier_id: 'fake', upstream_model: upstream });
+      await manage(cpUrl, admin, 'POST', '/v1/manage/models', { id, type, owned_by: 'fake' });
+      await manage(cpUrl, admin, 'POST', `/v1/manage/models/${id}/routes`, { supplier_id: 'fake', upstream_model: upstream });
       const audio = type === 'transcription' || type === 'speech';
       // The price API takes only future versions; a past one lets the first request be priced.
       await testDb.db.query(
@@ -76,22 +69,11 @@ describe.skipIf(!postgresAvailable())('every non-chat surface, end to end', () =
         [id, audio ? 0 : 20_000, audio ? PER_SECOND : null],
       );
     }
-    await registerEdgeNode(cp.url, admin, { id: 'e2e-node', publicJwk: nodeKey.publicJwk });
-    const orgId = (await manage<{ id: string }>(cp.url, admin, 'POST', '/v1/manage/orgs', { name: 'E2E surfaces' })).id;
-    apiKey = await manage<{ id: string; key: string }>(cp.url, admin, 'POST', '/v1/manage/keys', { org_id: orgId, name: 'surfaces key' });
-
-    edge = await startEdge({
-      bundle: await buildEdge(),
-      port: await freePort(),
-      bindings: {
-        NODE_ID: 'e2e-node',
-        NODE_PRIVATE_KEY: JSON.stringify(nodeKey.privateJwk),
-        CONTROL_PLANE_URL: cp.url,
-        MANIFEST_PUBLIC_KEYS: JSON.stringify({ e2e: manifestKey.publicJwk }),
-        MANIFEST_REFRESH_SECONDS: '0.5',
-        SUPPLIER_KEYS: JSON.stringify({ fake: 'sk-supplier-secret' }),
-      },
-    });
+    ({ key: apiKey } = await stack.orgWithKey('E2E surfaces'));
+    ({ edge } = await stack.startNode({
+      nodeId: 'e2e-node',
+      bindings: { MANIFEST_REFRESH_SECONDS: '0.5', SUPPLIER_KEYS: JSON.stringify({ fake: 'sk-supplier-secret' }) },
+    }));
     // The models added through the API reach the edge with the next manifest.
     await waitFor(
       async () => {
@@ -104,10 +86,8 @@ describe.skipIf(!postgresAvailable())('every non-chat surface, end to end', () =
   }, 120_000);
 
   afterAll(async () => {
-    await edge?.close();
-    await cp?.stop();
+    await stack?.close();
     await supplier?.close();
-    await testDb?.drop();
   });
 
   const client = () => new OpenAI({ baseURL: `${edge.url}/v1`, apiKey: apiKey.key, maxRetries: 0 });

@@ -6,79 +6,52 @@
 
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKekBase64 } from '../../control-plane/credentials/keyring.ts';
 import { seedCatalog } from '../../control-plane/demo-catalog.ts';
 import { startFakeSupplier, type FakeSupplier } from '../../fake-supplier/server.ts';
-import { buildEdge } from '../../scripts/build-edge.ts';
-import { startEdge, type RunningEdge } from '../../scripts/edge-miniflare.ts';
-import { startWorkerdEdge } from '../../scripts/edge-workerd.ts';
-import { generateKekBase64 } from '../../control-plane/credentials/keyring.ts';
-import { generateEd25519, generateX25519 } from '../../scripts/keys.ts';
-import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
-import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/db.ts';
-import { freePort, spawnControlPlane, waitFor, type ControlPlaneProcess } from '../support/processes.ts';
+import type { RunningEdge } from '../../scripts/edge-miniflare.ts';
+import { manage } from '../../scripts/manage-client.ts';
+import { postgresAvailable, type TestDatabase } from '../support/db.ts';
+import { E2E_ACTOR, startE2eStack, type E2eStack } from '../support/e2e-stack.ts';
+import { waitFor } from '../support/processes.ts';
 
 const MARKER = 'PROMPT-MARKER-7f3a';
 
 // The audit assertions need SQL access to the control plane's database, which only a real
 // PostgreSQL shared between processes gives; without one this file says so and skips.
 describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd'] as const)('walking skeleton, end to end on %s', (runtime) => {
+  let stack: E2eStack;
   let testDb: TestDatabase;
   let supplier: FakeSupplier;
-  let cp: ControlPlaneProcess;
   let edge: RunningEdge;
   let adminToken: string;
   let orgId: string;
   let apiKey: { id: string; key: string };
 
   beforeAll(async () => {
-    testDb = await createTestDatabase({ target: 'postgres' });
     supplier = await startFakeSupplier({ apiKey: 'sk-supplier-secret' });
     supplier.setBehaviour({ completionTokens: 12 });
-    const manifestKey = await generateEd25519('e2e');
-    const nodeKey = await generateEd25519('e2e-node');
-    const nodeEncryption = await generateX25519('e2e-node');
-    cp = await spawnControlPlane({
-      DATABASE_URL: testDb.url!,
-      CP_PORT: String(await freePort()),
-      MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
-      CREDENTIAL_KEKS: JSON.stringify({ e2e: generateKekBase64() }),
-    });
-    adminToken = cp.bootstrapToken!;
+    stack = await startE2eStack({ controlPlaneEnv: { CREDENTIAL_KEKS: JSON.stringify({ e2e: generateKekBase64() }) } });
+    ({ testDb, adminToken } = stack);
     expect(adminToken).toMatch(/^tpat_/);
 
-    await seedCatalog(testDb.db, { userId: null, tokenId: null, requestId: null, clientAddr: 'e2e' }, {
+    await seedCatalog(testDb.db, E2E_ACTOR, {
       supplier: { id: 'fake', name: 'Fake', format: 'openai', baseUrl: supplier.url, region: 'EU' },
       models: [{ id: 'demo-model', upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
     });
-    await registerEdgeNode(cp.url, adminToken, { id: 'e2e-node', publicJwk: nodeKey.publicJwk, encryptionJwk: nodeEncryption.publicJwk });
-    await manage(cp.url, adminToken, 'POST', '/v1/manage/suppliers/fake/credentials', { kind: 'api_key', api_key: 'sk-supplier-secret' });
-    orgId = (await manage<{ id: string }>(cp.url, adminToken, 'POST', '/v1/manage/orgs', { name: 'E2E org' })).id;
-    apiKey = await manage<{ id: string; key: string }>(cp.url, adminToken, 'POST', '/v1/manage/keys', {
-      org_id: orgId,
-      name: 'e2e key',
-      allowed_models: ['demo-model'],
-    });
-
-    edge = await (runtime === 'workerd' ? startWorkerdEdge : startEdge)({
-      bundle: await buildEdge(),
-      port: await freePort(),
-      bindings: {
-        NODE_ID: 'e2e-node',
-        NODE_PRIVATE_KEY: JSON.stringify(nodeKey.privateJwk),
-        NODE_ENCRYPTION_KEY: JSON.stringify(nodeEncryption.privateJwk),
-        CREDENTIAL_REFRESH_SECONDS: '0.5',
-        CONTROL_PLANE_URL: cp.url,
-        MANIFEST_PUBLIC_KEYS: JSON.stringify({ e2e: manifestKey.publicJwk }),
-        MANIFEST_REFRESH_SECONDS: '0.5',
-      },
-    });
+    await manage(stack.cp.url, adminToken, 'POST', '/v1/manage/suppliers/fake/credentials', { kind: 'api_key', api_key: 'sk-supplier-secret' });
+    ({ orgId, key: apiKey } = await stack.orgWithKey('E2E org', { allowed_models: ['demo-model'] }));
+    ({ edge } = await stack.startNode({
+      nodeId: 'e2e-node',
+      runtime,
+      encryption: true,
+      bindings: { CREDENTIAL_REFRESH_SECONDS: '0.5', MANIFEST_REFRESH_SECONDS: '0.5' },
+    }));
   }, 120_000);
 
   afterAll(async () => {
-    await edge?.close();
-    await cp?.stop();
+    await stack?.close();
     await supplier?.close();
-    await testDb?.drop();
   });
 
   const client = () => new OpenAI({ baseURL: `${edge.url}/v1`, apiKey: apiKey.key, maxRetries: 0 });
@@ -179,7 +152,7 @@ describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd'] as const)('w
     const models = await client().models.list();
     expect(models.data.map((m) => m.id)).toEqual(['demo-model']);
 
-    await manage(cp.url, adminToken, 'POST', `/v1/manage/keys/${apiKey.id}/revoke`);
+    await manage(stack.cp.url, adminToken, 'POST', `/v1/manage/keys/${apiKey.id}/revoke`);
     const tookMs = await waitFor(
       async () => {
         const res = await fetch(`${edge.url}/v1/models`, { headers: { authorization: `Bearer ${apiKey.key}` } });

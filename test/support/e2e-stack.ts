@@ -1,0 +1,96 @@
+// The real-process stack end-to-end tests share: a cloned PostgreSQL database, the control plane
+// as its own Node process, the edge bundle, and edge nodes (registered through the management
+// API, each with its own keys) under Miniflare or plain workerd. Tests add their own suppliers,
+// catalog and keys on top.
+
+import type { Actor } from '../../control-plane/audit.ts';
+import { buildEdge } from '../../scripts/build-edge.ts';
+import { startEdge, type EdgeBindings, type RunningEdge } from '../../scripts/edge-miniflare.ts';
+import { startWorkerdEdge } from '../../scripts/edge-workerd.ts';
+import { generateEd25519, generateX25519 } from '../../scripts/keys.ts';
+import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+import { freePort, spawnControlPlane, type ControlPlaneProcess } from './processes.ts';
+
+export type EdgeRuntime = 'miniflare' | 'workerd';
+
+/** The actor of fixtures written straight to the database (the catalog seed). */
+export const E2E_ACTOR: Actor = { userId: null, tokenId: null, requestId: null, clientAddr: 'e2e' };
+
+export interface EdgeNode {
+  edge: RunningEdge;
+  /** Everything needed to start the same node again (a restart). */
+  bindings: EdgeBindings;
+}
+
+export interface E2eStack {
+  testDb: TestDatabase;
+  cp: ControlPlaneProcess;
+  adminToken: string;
+  /** Registers a node and starts it; nodes are stopped by close(). */
+  startNode(options: { nodeId: string; runtime?: EdgeRuntime; encryption?: boolean; bindings?: Partial<EdgeBindings>; persistDir?: string }): Promise<EdgeNode>;
+  /** Starts an already registered node again (same identity, same persisted state). */
+  restartNode(node: EdgeNode, options: { runtime?: EdgeRuntime; persistDir?: string }): Promise<EdgeNode>;
+  /** An org and one API key in it, through the management API. */
+  orgWithKey(orgName: string, key?: Record<string, unknown>): Promise<{ orgId: string; key: { id: string; key: string } }>;
+  /** Stops the control plane (tests of an edge cut off from it). */
+  stopControlPlane(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startE2eStack(options: { controlPlaneEnv?: Record<string, string> } = {}): Promise<E2eStack> {
+  const testDb = await createTestDatabase({ target: 'postgres' });
+  const manifestKey = await generateEd25519('e2e');
+  const cp = await spawnControlPlane({
+    DATABASE_URL: testDb.url!,
+    CP_PORT: String(await freePort()),
+    MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
+    ...options.controlPlaneEnv,
+  });
+  const adminToken = cp.bootstrapToken!;
+  const bundle = await buildEdge();
+  const running = new Set<RunningEdge>();
+
+  async function launch(bindings: EdgeBindings, runtime: EdgeRuntime, persistDir: string | undefined): Promise<RunningEdge> {
+    const start = runtime === 'workerd' ? startWorkerdEdge : startEdge;
+    const edge = await start({ bundle, port: await freePort(), bindings, ...(persistDir ? { persistDir } : {}) });
+    running.add(edge);
+    return edge;
+  }
+
+  return {
+    testDb,
+    cp,
+    adminToken,
+    async startNode({ nodeId, runtime = 'miniflare', encryption = false, bindings = {}, persistDir }) {
+      const signing = await generateEd25519(nodeId);
+      const sealing = encryption ? await generateX25519(nodeId) : null;
+      await registerEdgeNode(cp.url, adminToken, { id: nodeId, publicJwk: signing.publicJwk, ...(sealing ? { encryptionJwk: sealing.publicJwk } : {}) });
+      const all: EdgeBindings = {
+        NODE_ID: nodeId,
+        NODE_PRIVATE_KEY: JSON.stringify(signing.privateJwk),
+        CONTROL_PLANE_URL: cp.url,
+        MANIFEST_PUBLIC_KEYS: JSON.stringify({ [manifestKey.publicJwk.kid]: manifestKey.publicJwk }),
+        ...(sealing ? { NODE_ENCRYPTION_KEY: JSON.stringify(sealing.privateJwk) } : {}),
+        ...bindings,
+      };
+      return { edge: await launch(all, runtime, persistDir), bindings: all };
+    },
+    async restartNode(node, { runtime = 'miniflare', persistDir }) {
+      await node.edge.close();
+      running.delete(node.edge);
+      return { edge: await launch(node.bindings, runtime, persistDir), bindings: node.bindings };
+    },
+    async orgWithKey(orgName, key = {}) {
+      const orgId = (await manage<{ id: string }>(cp.url, adminToken, 'POST', '/v1/manage/orgs', { name: orgName })).id;
+      const created = await manage<{ id: string; key: string }>(cp.url, adminToken, 'POST', '/v1/manage/keys', { org_id: orgId, name: `${orgName} key`, ...key });
+      return { orgId, key: created };
+    },
+    stopControlPlane: () => cp.stop(),
+    async close() {
+      for (const edge of running) await edge.close().catch(() => {});
+      await cp.stop();
+      await testDb.drop();
+    },
+  };
+}
