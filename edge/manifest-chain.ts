@@ -1,15 +1,22 @@
-// What the edge holds: a verified snapshot plus the verified deltas applied since, kept as their
-// signed bytes so they can be persisted and re-verified after a restart (nothing is trusted
-// because it was stored). Pure apart from the verification itself.
+// What the edge holds: the manifest built from a verified snapshot plus the verified deltas applied
+// since. Their signed bytes go to the vault as they arrive (and are re-verified after a restart:
+// nothing is trusted because it was stored); in memory only their sizes stay — a 100k-key snapshot
+// is ~47 MB of text the edge must not carry twice. Pure apart from the verification itself.
 
 import { decodeProtectedHeader, type CryptoKey } from 'jose';
 import { applyManifestDelta, MANIFEST_DELTA_TYP, verifyManifestDelta, type DeltaRejection } from '../shared/manifest-delta.ts';
 import { verifyManifest, type ManifestPayload } from '../shared/manifest.ts';
 
+/** Sizes of the signed bytes behind the held manifest: when deltas outgrow the snapshot, ask for a new one. */
+export interface ChainSize {
+  snapshotBytes: number;
+  deltas: number;
+  deltaBytes: number;
+}
+
 export interface HeldManifest {
   manifest: ManifestPayload;
-  /** Signed bytes: the snapshot first, then each delta applied to it, in order. */
-  chain: readonly string[];
+  chain: ChainSize;
 }
 
 export interface ChainOptions {
@@ -36,12 +43,13 @@ function isDelta(jws: string): boolean {
 export async function acceptSigned(jws: string, held: HeldManifest | null, options: ChainOptions): Promise<Acceptance> {
   if (!isDelta(jws)) {
     const verified = await verifyManifest(jws, { ...options, ...(held ? { current: held.manifest } : {}) });
-    return verified.ok ? { ok: true, held: { manifest: verified.manifest, chain: [jws] } } : verified;
+    return verified.ok ? { ok: true, held: { manifest: verified.manifest, chain: { snapshotBytes: jws.length, deltas: 0, deltaBytes: 0 } } } : verified;
   }
   if (!held) return { ok: false, reason: 'wrong_base' };
   const verified = await verifyManifestDelta(jws, { ...options, base: held.manifest });
   if (!verified.ok) return verified;
-  return { ok: true, held: { manifest: applyManifestDelta(held.manifest, verified.delta), chain: [...held.chain, jws] } };
+  const chain = { ...held.chain, deltas: held.chain.deltas + 1, deltaBytes: held.chain.deltaBytes + jws.length };
+  return { ok: true, held: { manifest: applyManifestDelta(held.manifest, verified.delta), chain } };
 }
 
 /**
@@ -59,12 +67,11 @@ export async function replayChain(chain: readonly string[], options: ChainOption
     if (!verified.ok) return null;
     manifest = applyManifestDelta(manifest, verified.delta);
   }
-  return manifest.expires_at > options.nowSeconds ? { manifest, chain } : null;
+  const size = { snapshotBytes: snapshot.length, deltas: deltas.length, deltaBytes: deltas.reduce((sum, d) => sum + d.length, 0) };
+  return manifest.expires_at > options.nowSeconds ? { manifest, chain: size } : null;
 }
 
 /** Deltas pile up; past this share of the snapshot's size, ask for a fresh snapshot instead. */
-export function chainWantsSnapshot(chain: readonly string[]): boolean {
-  const [snapshot = '', ...deltas] = chain;
-  const deltaBytes = deltas.reduce((sum, d) => sum + d.length, 0);
-  return deltas.length > 1000 || deltaBytes > Math.max(snapshot.length / 2, 1024 * 1024);
+export function chainWantsSnapshot(chain: ChainSize): boolean {
+  return chain.deltas > 1000 || chain.deltaBytes > Math.max(chain.snapshotBytes / 2, 1024 * 1024);
 }

@@ -81,7 +81,7 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
   }
 
   function persist(accepted: HeldManifest, jws: string): Promise<void> | undefined {
-    const saving = accepted.chain.length === 1 ? options.persistence?.replace(jws) : options.persistence?.append(jws);
+    const saving = accepted.chain.deltas === 0 ? options.persistence?.replace(jws) : options.persistence?.append(jws);
     return saving?.catch((err: unknown) => log('manifest persist failed', { error: String(err) }));
   }
 

@@ -2,7 +2,7 @@
 // that is tampered, unsigned, typed as a snapshot, or built on another version is refused.
 import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { acceptSigned, replayChain, type HeldManifest } from '../../edge/manifest-chain.ts';
+import { acceptSigned, replayChain } from '../../edge/manifest-chain.ts';
 import { signManifestDelta, type ManifestDeltaPayload } from '../../shared/manifest-delta.ts';
 import { signManifest, type ManifestPayload } from '../../shared/manifest.ts';
 import { buildManifest, createSigner, mintKey, sign, type Signer } from './support/manifest-builder.ts';
@@ -28,22 +28,25 @@ async function setup(signer: Signer) {
   const v1 = buildManifest({ version: 1, nowSeconds: NOW, keys: [a, b] });
   const v2 = buildManifest({ version: 2, nowSeconds: NOW + 1, keys: [a, c] });
   const options = { publicKeys: signer.publicKeys, nowSeconds: NOW + 2, maxBytes: 1 << 20 };
-  const first = await acceptSigned(await sign(v1, signer), null, options);
+  const snapshot = await sign(v1, signer);
+  const first = await acceptSigned(snapshot, null, options);
   if (!first.ok) throw new Error(first.reason);
-  return { v1, v2, held: first.held, options, keys: { a, b, c } };
+  return { v1, v2, snapshot, held: first.held, options, keys: { a, b, c } };
 }
 
 describe('manifest deltas at the edge', () => {
   it('applies a delta to the same state as the snapshot of its version, and replays the persisted chain', async () => {
     const signer = await createSigner();
-    const { v1, v2, held, options } = await setup(signer);
+    const { v1, v2, snapshot, held, options } = await setup(signer);
     const delta = await signManifestDelta(deltaBetween(v1, v2), signer);
     const applied = await acceptSigned(delta, held, options);
     if (!applied.ok) throw new Error(applied.reason);
     expect(applied.held.manifest).toEqual(v2);
-    expect(applied.held.chain).toHaveLength(2);
-    const replayed = await replayChain(applied.held.chain, options);
+    expect(applied.held.chain).toEqual({ snapshotBytes: snapshot.length, deltas: 1, deltaBytes: delta.length });
+    // The persisted chain (what the vault holds) replays to the same state.
+    const replayed = await replayChain([snapshot, delta], options);
     expect(replayed?.manifest).toEqual(v2);
+    expect(replayed?.chain).toEqual(applied.held.chain);
   });
 
   it('refuses a tampered, unsigned, wrongly typed or wrong-base delta, and keeps what it holds', async () => {
@@ -73,11 +76,10 @@ describe('manifest deltas at the edge', () => {
 
   it('refuses a persisted chain whose end is past its hard expiry, or whose links do not verify', async () => {
     const signer = await createSigner();
-    const { v1, v2, held, options } = await setup(signer);
+    const { v1, v2, snapshot, options } = await setup(signer);
     const delta = await signManifestDelta(deltaBetween(v1, v2), signer);
-    const chain: HeldManifest['chain'] = [...held.chain, delta];
-    expect(await replayChain(chain, { ...options, nowSeconds: v2.expires_at })).toBeNull();
+    expect(await replayChain([snapshot, delta], { ...options, nowSeconds: v2.expires_at })).toBeNull();
     expect(await replayChain([delta], options)).toBeNull();
-    expect(await replayChain([held.chain[0]!, delta.slice(0, -4) + 'AAAA'], options)).toBeNull();
+    expect(await replayChain([snapshot, delta.slice(0, -4) + 'AAAA'], options)).toBeNull();
   });
 });
