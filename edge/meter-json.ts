@@ -41,26 +41,41 @@ function parseObject(parts: readonly Uint8Array[], size: number): Record<string,
   }
 }
 
+/** A bounded copy of a body as it passes: what cannot be held is simply not kept. */
+function sideCopy() {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  return {
+    add(bytes: Uint8Array): void {
+      size += bytes.byteLength;
+      if (size <= MAX_SIDE_COPY) parts.push(bytes);
+    },
+    /** The copy as a JSON object (or null), releasing it. */
+    take(): Record<string, unknown> | null {
+      const answer = parseObject(parts, size);
+      parts.length = 0;
+      return answer;
+    },
+  };
+}
+
 /** Forwarded untouched; `read` gets the parsed answer, or null for one that cannot be read (plain text, too large). */
 export function meterJsonPassThrough(
   body: ReadableStream<Uint8Array>,
   read: (answer: Record<string, unknown> | null) => JsonReading,
   onEnd: (result: MeterResult) => void,
 ): ReadableStream<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
+  const copy = sideCopy();
   let reading = NOTHING_READ;
   return meter(
     body,
     {
       chunk(bytes) {
-        size += bytes.byteLength;
-        if (size <= MAX_SIDE_COPY) parts.push(bytes);
+        copy.add(bytes);
         return bytes;
       },
       end() {
-        reading = read(parseObject(parts, size));
-        parts.length = 0;
+        reading = read(copy.take());
         return null;
       },
       failure: () => null,
@@ -81,20 +96,17 @@ export function meterJsonTranslated(
   unreadable: () => unknown,
   onEnd: (result: MeterResult) => void,
 ): ReadableStream<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let size = 0;
+  const copy = sideCopy();
   let reading = NOTHING_READ;
   return meter(
     body,
     {
       chunk(bytes) {
-        size += bytes.byteLength;
-        if (size <= MAX_SIDE_COPY) parts.push(bytes);
+        copy.add(bytes);
         return null;
       },
       end() {
-        const answer = parseObject(parts, size);
-        parts.length = 0;
+        const answer = copy.take();
         if (!answer) return encoder.encode(JSON.stringify(unreadable()));
         const { body: translated, ...rest } = translate(answer);
         reading = rest;

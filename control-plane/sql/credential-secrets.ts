@@ -6,8 +6,8 @@ import type { Envelope } from '../credentials/envelope.ts';
 
 export type SecretField = 'secret' | 'refresh_token' | 'client_secret';
 
-type SecretRow = {
-  field: SecretField;
+/** The envelope columns of a credential_secrets row, as the driver returns them. */
+export type EnvelopeColumns = {
   kek_id: string;
   wrapped_key: Uint8Array;
   wrap_iv: Uint8Array;
@@ -15,10 +15,12 @@ type SecretRow = {
   ciphertext: Uint8Array;
 };
 
+type SecretRow = EnvelopeColumns & { field: SecretField };
+
 // bytea arrives as a Buffer (a view on a shared pool); copy into a plain ArrayBuffer-backed array.
 const bytes = (value: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(value);
 
-function toEnvelope(row: SecretRow): Envelope {
+export function toEnvelope(row: EnvelopeColumns): Envelope {
   return { kekId: row.kek_id, wrappedKey: bytes(row.wrapped_key), wrapIv: bytes(row.wrap_iv), iv: bytes(row.iv), ciphertext: bytes(row.ciphertext) };
 }
 

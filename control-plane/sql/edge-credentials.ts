@@ -1,6 +1,7 @@
 // The credentials edges need, with their sealed secret: for every active supplier its default
 // (the newest active credential) plus every active credential an active route pins.
 
+import { toEnvelope, type EnvelopeColumns } from './credential-secrets.ts';
 import type { Envelope } from '../credentials/envelope.ts';
 import type { Queryable } from '../db.ts';
 
@@ -12,18 +13,7 @@ export type EdgeCredentialRow = {
   envelope: Envelope;
 };
 
-type Row = {
-  id: string;
-  supplier_id: string;
-  is_default: boolean;
-  kek_id: string;
-  wrapped_key: Uint8Array;
-  wrap_iv: Uint8Array;
-  iv: Uint8Array;
-  ciphertext: Uint8Array;
-};
-
-const bytes = (value: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(value);
+type Row = EnvelopeColumns & { id: string; supplier_id: string; is_default: boolean };
 
 // "Default" = newest (ids are UUIDv7, so the highest id): adding a credential makes it the one
 // unpinned routes use, and retiring it falls back to the previous one, with no extra column.
@@ -50,6 +40,6 @@ export async function listEdgeCredentials(db: Queryable): Promise<EdgeCredential
     id: r.id,
     supplier_id: r.supplier_id,
     is_default: r.is_default,
-    envelope: { kekId: r.kek_id, wrappedKey: bytes(r.wrapped_key), wrapIv: bytes(r.wrap_iv), iv: bytes(r.iv), ciphertext: bytes(r.ciphertext) },
+    envelope: toEnvelope(r),
   }));
 }
