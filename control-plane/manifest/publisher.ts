@@ -5,6 +5,7 @@
 import { signManifestDelta } from '../../shared/manifest-delta.ts';
 import { signManifest, type SigningKey } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
+import { pruneKeyChanges } from '../sql/manifest-changes.ts';
 import { nextPriceChange, readManifestVersion } from '../sql/manifest.ts';
 import { buildManifest } from './build.ts';
 import { buildManifestDelta } from './delta.ts';
@@ -45,6 +46,10 @@ export function createManifestPublisher(deps: {
 
   async function rebuild(): Promise<SignedManifest> {
     const nowSeconds = deps.nowSeconds();
+    // A snapshot rebuild (at least every quarter lifetime) also prunes the change log: changes
+    // older than two lifetimes can only matter to an edge whose manifest has expired, and such an
+    // edge needs a snapshot anyway.
+    await pruneKeyChanges(deps.db, new Date((nowSeconds - 2 * deps.ttlSeconds) * 1000));
     const payload = await buildManifest(deps.db, { nowSeconds, ttlSeconds: deps.ttlSeconds });
     const jws = await signManifest(payload, deps.signingKey);
     const nextChange = await nextPriceChange(deps.db, new Date(nowSeconds * 1000));

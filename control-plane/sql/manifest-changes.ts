@@ -16,3 +16,19 @@ export async function listChangedKeyHashes(db: Queryable, range: { from: number;
   );
   return rows.length > range.limit ? null : rows.map((r) => r.key_hash);
 }
+
+/**
+ * Drops log rows written before `before` and moves changes_since past every version they held:
+ * the log stays complete for every version after changes_since, and a delta from an older version
+ * becomes a snapshot. One statement, so the two cannot disagree. Answers the rows dropped.
+ */
+export async function pruneKeyChanges(db: Queryable, before: Date): Promise<number> {
+  const { rows } = await db.query<{ dropped: string }>(
+    `WITH gone AS (DELETE FROM manifest_key_changes WHERE changed_at < $1 RETURNING version),
+          moved AS (UPDATE manifest_state SET changes_since = GREATEST(changes_since, (SELECT max(version) FROM gone))
+                     WHERE EXISTS (SELECT 1 FROM gone) RETURNING 1)
+     SELECT count(*)::text AS dropped FROM gone`,
+    [before],
+  );
+  return Number(rows[0]!.dropped);
+}

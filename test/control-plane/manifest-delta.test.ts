@@ -80,6 +80,27 @@ describe('manifest deltas', () => {
     expect(asSnapshot.ok).toBe(true);
   });
 
+  it('prunes log rows older than two manifest lifetimes and answers a snapshot for versions before them', async () => {
+    const base = await snapshot();
+    const old = await createKey('old change');
+    // The harness signs with a 600 s lifetime: rows written more than 1200 s ago go at the next rebuild.
+    await h.testDb.db.query("UPDATE manifest_key_changes SET changed_at = now() - interval '2 hours'");
+    const oldRows = Number((await h.testDb.db.query('SELECT count(*) AS n FROM manifest_key_changes')).rows[0]!.n);
+    expect(oldRows).toBeGreaterThan(0);
+    await createKey('recent change');
+    await snapshot(); // the version moved: this rebuild prunes
+    const left = await h.testDb.db.query<{ version: string }>('SELECT version::text FROM manifest_key_changes');
+    const state = await h.testDb.db.query<{ version: string; changes_since: string }>('SELECT version::text, changes_since::text FROM manifest_state');
+    expect(left.rows.length).toBeGreaterThan(0);
+    expect(left.rows.every((r) => Number(r.version) > Number(state.rows[0]!.changes_since))).toBe(true);
+    expect(Number(state.rows[0]!.changes_since)).toBeGreaterThan(base.version);
+    // A delta from before the pruned changes cannot be built any more: the edge gets a snapshot.
+    const res = await get(`?since=${base.version}&issued_at=${base.issued_at}`);
+    const asSnapshot = await verifyManifest(await res.text(), { publicKeys: { test: h.manifestPublicKey }, nowSeconds: now() });
+    expect(asSnapshot.ok).toBe(true);
+    if (asSnapshot.ok) expect(asSnapshot.manifest.keys[await hashToken(old.key)]).toBeDefined();
+  });
+
   it('publishes nothing for bookkeeping updates, and bumps the version itself for a key change made without a bump', async () => {
     const before = Number((await h.testDb.db.query('SELECT version FROM manifest_state')).rows[0]!.version);
     await h.testDb.db.query("UPDATE api_keys SET name = 'renamed' WHERE org_id = $1", [orgId]);
