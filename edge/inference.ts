@@ -5,7 +5,7 @@
 
 import type { Context } from 'hono';
 import { ApiError } from '../shared/errors.ts';
-import type { RouteEntry } from '../shared/manifest.ts';
+import type { RouteEntry, SupplierFormat } from '../shared/manifest.ts';
 import type { EdgeDeps } from './app.ts';
 import { credentialFor } from './credential-store.ts';
 import type { MeterResult } from './metering.ts';
@@ -31,8 +31,10 @@ export interface InferencePlan {
   modelType?: SurfaceType;
   /** Size of the client's body: the input estimate when a supplier reports no usage (~4 bytes a token). */
   requestBytes: number;
-  /** The request for this route, or null when its supplier format cannot serve this request. */
-  upstream(route: RouteEntry, credential: string | undefined): UpstreamRequest | null;
+  /** The supplier formats this surface can reach (directly or by translation); other routes are skipped. */
+  formats: readonly SupplierFormat[];
+  /** The request for a route that is actually tried (built lazily: failover may never get there). */
+  upstream(route: RouteEntry, credential: string | undefined): UpstreamRequest;
   /** The client's answer from a supplier's successful response; `onEnd` is called exactly once. */
   respond(response: Response, body: ReadableStream<Uint8Array>, route: RouteEntry, onEnd: (result: MeterResult) => void): Answer;
 }
@@ -50,14 +52,14 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   if (!admission.ok) throw new ApiError(admission.code, admission.message, admission.param ? { param: admission.param } : {});
   const mismatch = plan.modelType ? surfaceMismatch(admission.model, plan.modelType) : null;
   if (mismatch) throw new ApiError('invalid_request', mismatch, { param: 'model' });
-  const routes = admission.routes.filter((r) => plan.upstream(r, undefined) !== null);
+  const routes = admission.routes.filter((r) => plan.formats.includes(r.format));
   if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
 
   // Sessions are per key and model: another tenant's session id can never steer this one.
   const session = sessionIdOf(c.req.raw.headers, plan.metadata);
   const sessionKey = session === null ? null : `${c.get('key').id}\u0000${plan.model}\u0000${session}`;
   const ordered = orderRoutes(routes, { isOpen: deps.breaker.isOpen, sticky: sessionKey === null ? undefined : deps.sessions.get(sessionKey) });
-  const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, credentialFor(deps, route))!, {
+  const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, credentialFor(deps, route)), {
     fetch: deps.fetchUpstream,
     firstByteTimeoutMs: deps.upstreamFirstByteTimeoutMs,
     nowMs: deps.nowMs,

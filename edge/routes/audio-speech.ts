@@ -40,7 +40,8 @@ export function audioSpeechRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'speech',
       requestBytes: bytes,
-      upstream: (route, credential) => (route.format === 'openai' ? openAiJsonRequest(route, 'audio/speech', body, credential) : null),
+      formats: ['openai'],
+      upstream: (route, credential) => openAiJsonRequest(route, 'audio/speech', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => {
         const contentType = response.headers.get('content-type') ?? 'audio/mpeg';
         const sse = contentType.startsWith('text/event-stream');

@@ -62,7 +62,8 @@ export function audioTranscriptionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model,
       modelType: 'transcription',
       requestBytes: bytes,
-      upstream: (route, credential) => (route.format === 'openai' ? openAiMultipartRequest(route, 'audio/transcriptions', form, credential) : null),
+      formats: ['openai'],
+      upstream: (route, credential) => openAiMultipartRequest(route, 'audio/transcriptions', form, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
         // text, srt and vtt answers are not JSON: they read as "not reported" and are estimated.
         body: meterJsonPassThrough(upstreamBody, (answer) => readTranscriptionUsage(answer, () => uploadSeconds(fileBytes)), onEnd),

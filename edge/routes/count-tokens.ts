@@ -35,7 +35,8 @@ export function countTokensRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     return runInference(c, deps, {
       model: body.model,
       requestBytes: bytes,
-      upstream: (route, credential) => (route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'count_tokens' }) : null),
+      formats: ['anthropic'],
+      upstream: (route, credential) => anthropicRequest(route, body, credential, { endpoint: 'count_tokens' }),
       respond: (response, upstreamBody, _route, onEnd) => ({
         body: meter(
           upstreamBody,

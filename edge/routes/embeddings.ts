@@ -27,7 +27,8 @@ export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'embedding',
       requestBytes: bytes,
       // Anthropic has no embeddings API: only OpenAI-format routes serve this surface.
-      upstream: (route, credential) => (route.format === 'openai' ? openAiJsonRequest(route, 'embeddings', body, credential) : null),
+      formats: ['openai'],
+      upstream: (route, credential) => openAiJsonRequest(route, 'embeddings', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
         body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
         contentType: response.headers.get('content-type') ?? 'application/json',

@@ -33,6 +33,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
+      formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'messages' }) : openAiChatRequest(route, asChat(), credential),
       respond: (response, upstreamBody, route, onEnd) => {

@@ -21,7 +21,8 @@ export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'rerank',
       requestBytes: bytes,
-      upstream: (route, credential) => (route.format === 'openai' ? openAiJsonRequest(route, 'rerank', body, credential) : null),
+      formats: ['openai'],
+      upstream: (route, credential) => openAiJsonRequest(route, 'rerank', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
         body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
         contentType: response.headers.get('content-type') ?? 'application/json',

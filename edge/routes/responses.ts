@@ -44,6 +44,7 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
+      formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : anthropicRequest(route, messagesRequest(), credential, { endpoint: 'messages' }),
       respond: (_response, upstreamBody, route, onEnd) => {
