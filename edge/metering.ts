@@ -10,7 +10,11 @@ import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
 export interface MeteredUsage {
   input: number;
   output: number;
+  /** Part of `input` read from the supplier's prompt cache. */
   cachedInput: number;
+  /** Part of `input` written to the prompt cache (Anthropic reports it; OpenAI does not). */
+  cacheWrite?: number;
+  /** Part of `output` spent reasoning. */
   reasoning: number;
   /** Audio surfaces: seconds billed per second (PRODUCT.md §5). */
   audioSeconds?: number;

@@ -43,6 +43,7 @@ export function createUsageRecorder(context: {
       if (finished) return;
       finished = true;
       const counts = outcome.usage ?? outcome.estimate ?? { input: 0, output: 0 };
+      const reported = outcome.usage ?? null;
       context.emit({
         id: uuidv7(context.startedMs),
         request_id: context.requestId,
@@ -56,6 +57,9 @@ export function createUsageRecorder(context: {
         status: outcome.status,
         input_tokens: counts.input,
         output_tokens: counts.output,
+        cached_input_tokens: reported?.cachedInput ?? 0,
+        cache_write_tokens: reported?.cacheWrite ?? 0,
+        reasoning_tokens: reported?.reasoning ?? 0,
         estimated: outcome.usage ? outcome.usage.estimated === true : outcome.estimate !== undefined,
         audio_seconds: outcome.usage?.audioSeconds ?? 0,
         started_at: new Date(context.startedMs).toISOString(),

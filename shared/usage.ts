@@ -18,16 +18,27 @@ export const UsageEvent = z.object({
   region: Region.nullable(),
   endpoint: z.string().max(100),
   status: z.number().int().min(100).max(599),
+  /** The whole prompt: plain input + cache reads + cache writes (shared/pricing.ts). */
   input_tokens: z.number().int().nonnegative(),
+  /** Everything generated, reasoning included. */
   output_tokens: z.number().int().nonnegative(),
+  /** Parts of input_tokens / output_tokens; optional (0) so events from older edges still validate. */
+  cached_input_tokens: z.number().int().nonnegative().default(0),
+  cache_write_tokens: z.number().int().nonnegative().default(0),
+  reasoning_tokens: z.number().int().nonnegative().default(0),
   /** True when the supplier reported no usage and the counts are the edge's estimate. */
   estimated: z.boolean(),
   /** Audio surfaces, billed per second; optional so events from edges that predate it still validate. */
   audio_seconds: z.number().nonnegative().max(86_400).default(0),
   started_at: z.iso.datetime(),
   latency_ms: z.number().int().nonnegative(),
+  /**
+   * The allowance leases (org wallet, user budget, key budget/limits) this request's reservation
+   * came from: ingestion moves its cost from those leases' holds to spent (ARCHITECTURE.md §4).
+   */
+  lease_ids: z.array(z.uuid()).max(3).default([]),
 });
-// The input shape: `audio_seconds` may be absent (older edges); readers take absent as 0.
+// The input shape: fields with defaults may be absent (older edges); readers take absent as 0 / [].
 export type UsageEvent = z.input<typeof UsageEvent>;
 
 export const UsageBatch = z.object({ events: z.array(UsageEvent).min(1).max(MAX_USAGE_BATCH) });

@@ -28,6 +28,7 @@ export function meteredFromAnthropic(c: AnthropicCounts): MeteredUsage {
     input: c.input_tokens + c.cache_read_input_tokens + c.cache_creation_input_tokens,
     output: c.output_tokens,
     cachedInput: c.cache_read_input_tokens,
+    cacheWrite: c.cache_creation_input_tokens,
     reasoning: 0,
   };
 }
