@@ -22,6 +22,8 @@ import { keyRoutes } from './routes/keys.ts';
 import { memberRoutes } from './routes/members.ts';
 import { nodeApiRoutes } from './routes/node-api.ts';
 import { nodeCredentialRoutes } from './routes/node-credentials.ts';
+import { nodeAllowanceRoutes } from './routes/node-allowances.ts';
+import { createAllowanceService } from './allowances.ts';
 import { orgRoutes } from './routes/orgs.ts';
 import { modelRouteRoutes } from './routes/model-routes.ts';
 import { modelRoutes } from './routes/models.ts';
@@ -32,6 +34,11 @@ import { supplierRoutes } from './routes/suppliers.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { userAccessRoutes } from './routes/user-access.ts';
 import { userRoutes } from './routes/users.ts';
+import { usageRoutes } from './routes/usage.ts';
+import type { StripeGateway } from './billing/stripe-gateway.ts';
+import { stripeWebhookRoutes } from './routes/stripe-webhook.ts';
+import { topupRoutes } from './routes/topups.ts';
+import { walletRoutes } from './routes/wallet.ts';
 
 export interface ControlPlaneDeps {
   db: Database;
@@ -42,6 +49,8 @@ export interface ControlPlaneDeps {
   clientAddress?: (env: unknown) => string | null;
   /** KEKs for provider credentials; absent or null → credential writes answer 503 not_configured. */
   credentialKeys?: Keyring | null;
+  /** Stripe top-ups; absent or null → top-ups and the Stripe webhook answer 503 not_configured. */
+  stripe?: StripeGateway | null;
 }
 
 const MAX_MANAGEMENT_BODY_BYTES = 1024 * 1024;
@@ -90,6 +99,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
     .route('/keys', keyRoutes(deps))
     .route('/edge-nodes', edgeNodeRoutes(deps))
     .route('/audit', auditRoutes(deps))
+    .route('/usage', usageRoutes(deps))
     .route('/users', userRoutes(deps))
     .route('/users', userAccessRoutes(deps))
     .route('/orgs', memberRoutes(deps))
@@ -100,10 +110,15 @@ export function createControlPlaneApp(deps: ControlPlaneDeps) {
     .route('/models', priceRoutes(deps))
     .route('/', modelRouteRoutes(deps))
     .route('/', credentialRoutes(deps))
-    .route('/orgs', orgSuspensionRoutes(deps));
+    .route('/orgs', orgSuspensionRoutes(deps))
+    .route('/orgs', walletRoutes(deps))
+    .route('/orgs', topupRoutes(deps));
   app.route('/v1/manage', manage);
+  // Stripe authenticates with its signature over the raw body, not a management token.
+  app.route('/v1/stripe', stripeWebhookRoutes(deps));
   // Before nodeApiRoutes: its router-wide node auth would otherwise run a second time here.
   app.route('/node/v1', nodeCredentialRoutes(deps));
+  app.route('/node/v1', nodeAllowanceRoutes({ ...deps, allowances: createAllowanceService(deps) }));
   app.route('/node/v1', nodeApiRoutes(deps));
 
   app.notFound((c) => c.json(errorBody('not_found', `No route for ${c.req.method} ${c.req.path}.`, { requestId: c.get('requestId') }), 404));

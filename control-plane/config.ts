@@ -2,6 +2,7 @@
 // Every variable is listed in README.md ("Configuration").
 
 import type { JWK } from 'jose';
+import type { StripeSettings } from './billing/stripe-gateway.ts';
 
 export interface ControlPlaneConfig {
   host: string;
@@ -25,6 +26,8 @@ export interface ControlPlaneConfig {
   oauthRefreshLeadSeconds: number;
   /** How often the OAuth refresher looks for tokens due for renewal. */
   oauthRefreshIntervalSeconds: number;
+  /** Stripe prepaid top-ups; null when STRIPE_SECRET_KEY is unset (top-ups and the webhook answer 503 not_configured). Never logged. */
+  stripe: StripeSettings | null;
 }
 
 export interface CredentialKeyConfig {
@@ -117,5 +120,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     credentialKeys: loadCredentialKeys(env),
     oauthRefreshLeadSeconds,
     oauthRefreshIntervalSeconds,
+    stripe: loadStripeSettings(env),
+  };
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/** STRIPE_*: both secrets or neither (a key without a webhook secret could take money it never credits). */
+export function loadStripeSettings(env: NodeJS.ProcessEnv = process.env): StripeSettings | null {
+  const secretKey = env.STRIPE_SECRET_KEY || '';
+  const webhookSecret = env.STRIPE_WEBHOOK_SECRET || '';
+  if (!secretKey && !webhookSecret) return null;
+  if (!secretKey || !webhookSecret) throw new ConfigError('STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set together');
+  const apiBase = env.STRIPE_API_BASE || 'https://api.stripe.com';
+  let url: URL;
+  try {
+    url = new URL(apiBase);
+  } catch {
+    throw new ConfigError('STRIPE_API_BASE is not a URL');
+  }
+  // The secret key travels to this address: https only, except a loopback fake in tests.
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    throw new ConfigError('STRIPE_API_BASE must be https:// (http:// only on loopback)');
+  }
+  return {
+    secretKey,
+    webhookSecret,
+    apiBase,
+    successUrl: env.STRIPE_SUCCESS_URL || 'http://localhost:7301/topup/success?session_id={CHECKOUT_SESSION_ID}',
+    cancelUrl: env.STRIPE_CANCEL_URL || 'http://localhost:7301/topup/cancelled',
   };
 }

@@ -5,6 +5,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { importJWK, type CryptoKey } from 'jose';
 import { fileURLToPath } from 'node:url';
 import { createControlPlaneApp } from './app.ts';
+import { createStripeGateway } from './billing/stripe-gateway.ts';
 import { bootstrapOwner } from './bootstrap.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { importKeyring } from './credentials/keyring.ts';
@@ -57,6 +58,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: { log:
       now,
       log: deps.log,
       credentialKeys,
+      stripe: config.stripe ? createStripeGateway(config.stripe) : null,
       clientAddress: (env) => (env as { incoming?: { socket?: { remoteAddress?: string } } })?.incoming?.socket?.remoteAddress ?? null,
     });
     const server: ServerType = await new Promise((resolve) => {

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'internal_error'
   | 'upstream_failed'
   | 'manifest_unavailable'
+  | 'allowance_unavailable'
   | 'not_configured'
   | 'upstream_timeout';
 
@@ -62,6 +63,7 @@ export const ERRORS: Record<ErrorCode, { status: ErrorStatus; type: ErrorType }>
   internal_error: { status: 500, type: 'api_error' },
   upstream_failed: { status: 502, type: 'upstream_error' },
   manifest_unavailable: { status: 503, type: 'service_unavailable' },
+  allowance_unavailable: { status: 503, type: 'service_unavailable' },
   not_configured: { status: 503, type: 'service_unavailable' },
   upstream_timeout: { status: 504, type: 'upstream_error' },
 };

@@ -10,6 +10,7 @@ import { keySpecs } from './keys.ts';
 import { memberSpecs } from './members.ts';
 import { nodeApiSpecs } from './node-api.ts';
 import { nodeCredentialSpecs } from './node-credentials.ts';
+import { nodeAllowanceSpecs } from './node-allowances.ts';
 import { orgSpecs } from './orgs.ts';
 import { modelRouteSpecs } from './model-routes.ts';
 import { modelSpecs } from './models.ts';
@@ -20,6 +21,10 @@ import { supplierSpecs } from './suppliers.ts';
 import { tokenSpecs } from './tokens.ts';
 import { userAccessSpecs } from './user-access.ts';
 import { userSpecs } from './users.ts';
+import { usageSpecs } from './usage.ts';
+import { stripeWebhookSpecs } from './stripe-webhook.ts';
+import { topupSpecs } from './topups.ts';
+import { walletSpecs } from './wallet.ts';
 
 const serviceSpecs: ApiSpec[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness, with a database round trip', tag: 'service', access: 'public', success: { status: 200, description: '{ok: true}' } },
@@ -27,7 +32,8 @@ const serviceSpecs: ApiSpec[] = [
 ];
 
 export const API_SPECS: readonly ApiSpec[] = [...serviceSpecs, ...orgSpecs, ...keySpecs, ...edgeNodeSpecs, ...nodeApiSpecs,
-  ...auditSpecs,
+  ...auditSpecs, ...usageSpecs,
   ...userSpecs, ...userAccessSpecs, ...memberSpecs, ...invitationSpecs, ...invitationAcceptSpecs, ...tokenSpecs,
   ...supplierSpecs, ...modelSpecs, ...priceSpecs, ...modelRouteSpecs, ...credentialSpecs, ...orgSuspensionSpecs,
-  ...nodeCredentialSpecs];
+  ...nodeCredentialSpecs, ...nodeAllowanceSpecs,
+  ...walletSpecs, ...topupSpecs, ...stripeWebhookSpecs];

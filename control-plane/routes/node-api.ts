@@ -9,6 +9,7 @@ import { verifyNodeToken } from '../../shared/node-token.ts';
 import { UsageBatch } from '../../shared/usage.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
+import type { Logger } from '../log.ts';
 import type { ManifestPublisher } from '../manifest/publisher.ts';
 import type { AppEnv } from '../request-context.ts';
 import { findEdgeNode } from '../sql/edge-nodes.ts';
@@ -74,7 +75,7 @@ export function nodeAuth(db: Database, now: () => Date): MiddlewareHandler<AppEn
   };
 }
 
-export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher; now: () => Date }) {
+export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher; now: () => Date; log: Logger }) {
   return new Hono<AppEnv>()
     .use(nodeAuth(deps.db, deps.now))
     .get('/manifest', async (c) => {
@@ -97,7 +98,7 @@ export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher;
       }),
       async (c) => {
         const batch = await parseJsonBody(c, UsageBatch);
-        return c.json(await ingestUsage(deps.db, c.get('nodeId'), batch.events));
+        return c.json(await ingestUsage(deps.db, c.get('nodeId'), batch.events, { log: deps.log }));
       },
     );
 }

@@ -87,6 +87,18 @@ async function credential(w: World): Promise<string> {
   return (await json<{ id: string }>(w, 'POST', `/v1/manage/suppliers/${s}/credentials`, { kind: 'api_key', api_key: 'sk-walk-secret-1234' })).id;
 }
 
+/** A usage event ingested through the node API on a key of the org's plain member; answers its request id. */
+async function usageIn(w: World, target: Target): Promise<string> {
+  const requestId = `req_walk_${w.unique()}`;
+  const event = { id: crypto.randomUUID(), request_id: requestId, key_id: await keyIn(w, target), org_id: w.org(target), user_id: null, model: 'walk', supplier_id: null, region: 'EU', endpoint: '/v1/chat/completions', status: 200, input_tokens: 1, output_tokens: 1, estimated: false, started_at: new Date().toISOString(), latency_ms: 1 };
+  const res = await w.h.request('POST', '/node/v1/usage', { headers: { authorization: await w.h.nodeAuthorization() }, body: { events: [event] } });
+  if (res.status !== 200) throw new Error(`usage ingest answered ${res.status}`);
+  return requestId;
+}
+
+let thresholdCents = 100;
+const nextThresholdUsd = () => thresholdCents++ / 100;
+
 const EXPECTATIONS: Record<string, Expectation> = {
   'post /v1/manage/orgs': { call: async (w) => ({ path: '/v1/manage/orgs', body: { name: 'walk org' } }), status: staffOnly(201), mutates: true, targets: ['own'] },
   'get /v1/manage/orgs': { call: async () => ({ path: '/v1/manage/orgs' }), status: () => 200, mutates: false, targets: ['own'] },
@@ -121,6 +133,10 @@ const EXPECTATIONS: Record<string, Expectation> = {
     targets: ['own'],
   },
   'get /v1/manage/audit': { call: async (w, _r, t) => ({ path: `/v1/manage/audit?org_id=${w.org(t)}` }), status: (r, t) => (r === 'user' ? 403 : orgScoped(manager, 200)(r, t)), mutates: false },
+  // Usage: everyone reads in their org (a plain member only their own keys' rows; the event here is on their key).
+  'get /v1/manage/usage': { call: async (w, _r, t) => ({ path: `/v1/manage/usage?org_id=${w.org(t)}&group_by=key,model` }), status: orgScoped(() => true, 200), mutates: false },
+  'get /v1/manage/usage/monthly': { call: async (w, _r, t) => ({ path: `/v1/manage/usage/monthly?org_id=${w.org(t)}` }), status: orgScoped(() => true, 200), mutates: false },
+  'get /v1/manage/usage/requests/:request_id': { call: async (w, _r, t) => ({ path: `/v1/manage/usage/requests/${await usageIn(w, t)}` }), status: orgScoped(() => true, 200), mutates: false },
 
   'get /v1/manage/users/me': { call: async () => ({ path: '/v1/manage/users/me' }), status: () => 200, mutates: false, targets: ['own'] },
   'post /v1/manage/users': { call: async (w) => ({ path: '/v1/manage/users', body: { email: `walk-${w.unique()}@example.test` } }), status: staffOnly(201), mutates: true, targets: ['own'] },
@@ -224,6 +240,30 @@ const EXPECTATIONS: Record<string, Expectation> = {
   'get /v1/manage/models/:id/routes': { call: async (w) => ({ path: `/v1/manage/models/${await model(w)}/routes` }), status: staffOnly(200), mutates: false, targets: ['own'] },
   'patch /v1/manage/routes/:id': { call: async (w) => ({ path: `/v1/manage/routes/${await route(w)}`, body: { priority: 7 } }), status: staffOnly(200), mutates: true, targets: ['own'] },
   'delete /v1/manage/routes/:id': { call: async (w) => ({ path: `/v1/manage/routes/${await route(w)}` }), status: staffOnly(204), mutates: true, targets: ['own'] },
+
+  // Wallet: owners and admins read; owners set the threshold and top up; only platform staff move money by hand.
+  'get /v1/manage/orgs/:id/wallet': { call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/wallet` }), status: orgScoped(manager, 200), mutates: false },
+  'patch /v1/manage/orgs/:id/wallet': {
+    // A new value each call, so every allowed call changes something (and writes its audit row).
+    call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/wallet`, body: { low_balance_threshold_usd: nextThresholdUsd() } }),
+    status: orgScoped((r) => r !== 'org_admin' && r !== 'user', 200),
+    mutates: true,
+  },
+  'get /v1/manage/orgs/:id/wallet/entries': { call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/wallet/entries` }), status: orgScoped(manager, 200), mutates: false },
+  'post /v1/manage/orgs/:id/wallet/adjustments': {
+    call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/wallet/adjustments`, body: { amount_usd: 1, kind: 'adjustment', memo: 'walk' } }),
+    status: orgScoped(platform, 201),
+    mutates: true,
+  },
+  'get /v1/manage/orgs/:id/alerts': { call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/alerts` }), status: orgScoped(manager, 200), mutates: false },
+  // The harness runs without Stripe: whoever may top up gets 503 not_configured (after the
+  // authorization checks), and nothing is written. topups.test.ts covers the configured path.
+  'post /v1/manage/orgs/:id/topups': {
+    call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/topups`, body: { amount_usd: 10 } }),
+    status: orgScoped((r) => r !== 'org_admin' && r !== 'user', 503),
+    mutates: true,
+  },
+  'get /v1/manage/orgs/:id/topups': { call: async (w, _r, t) => ({ path: `/v1/manage/orgs/${w.org(t)}/topups` }), status: orgScoped(manager, 200), mutates: false },
 };
 
 /** Routes not walked here, each with the reason and the test that covers it instead. */
@@ -233,7 +273,9 @@ const NOT_WALKED: Record<string, string> = {
   'get /node/v1/manifest': 'node token, not a role (node-api.test.ts)',
   'post /node/v1/usage': 'node token, not a role (node-api.test.ts)',
   'get /node/v1/credentials': 'node token, not a role (node-credentials.test.ts)',
+  'post /node/v1/allowances': 'node token, not a role (allowances.test.ts)',
   'post /v1/manage/invitations/accept': 'the invitation token is the credential (invitations.test.ts)',
+  'post /v1/stripe/webhook': "Stripe's signature, not a role (stripe-webhook.test.ts)",
 };
 
 const routeKey = (s: { method: string; path: string }) => `${s.method} ${s.path}`;
