@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { ApiError, ERRORS } from '../shared/errors.ts';
 import { newRequestId } from '../shared/ids.ts';
 import type { Region } from '../shared/manifest.ts';
+import type { Allowances } from './allowances.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import { keepCredentialsFresh, type CredentialStore } from './credential-store.ts';
 import { errorFormatFor, errorPayload } from './error-shape.ts';
@@ -31,6 +32,8 @@ export interface EdgeDeps {
   /** Per node: the route each session last used. */
   sessions: StickySessions;
   outbox: UsageOutbox;
+  /** Admission: wallet, budgets and rate limits from leases the control plane grants. */
+  allowances: Allowances;
   fetchUpstream: typeof fetch;
   /** Supplier id → API key: the local fallback when no sealed credential is held. */
   supplierKeys: Readonly<Record<string, string>>;

@@ -4,38 +4,34 @@
 
 import { importJWK, type CryptoKey } from 'jose';
 import { errorBody } from '../shared/errors.ts';
-import { UsageBatch, type UsageEvent } from '../shared/usage.ts';
 import { createEdgeApp } from './app.ts';
+import { syncAllowances } from './allowance-fetch.ts';
+import { createAllowances } from './allowances.ts';
 import { createCircuitBreaker } from './circuit-breaker.ts';
-import { parseEdgeConfig, type EdgeConfig } from './config.ts';
+import { EdgeConfigError, parseEdgeConfig } from './config.ts';
 import { createCredentialStore } from './credential-store.ts';
 import { fetchSealedCredentials } from './credential-fetch.ts';
 import { fetchManifest } from './manifest-fetch.ts';
 import { vaultPersistence } from './manifest-persistence.ts';
 import { createManifestStore } from './manifest-store.ts';
-import { createNodeIdentity, type NodeIdentity } from './node-identity.ts';
+import { createNodeIdentity } from './node-identity.ts';
 import { createStickySessions } from './stickiness.ts';
-import { createUsageOutbox } from './usage-outbox.ts';
+import { durableUsageOutbox, type OutboxNamespace } from './usage-outbox.ts';
+import { maxEventsOf } from './usage-outbox-do.ts';
 
 type App = ReturnType<typeof createEdgeApp>;
 
 const log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number>) =>
   console.log(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }));
 
-const CONTROL_PLANE_TIMEOUT_MS = 5000;
 /** Below MANIFEST_MAX_STALE_SECONDS (30 s), so a held long-poll never counts as stale. */
 const MANIFEST_WAIT_SECONDS = 20;
 
-async function deliverUsage(config: EdgeConfig, identity: NodeIdentity, events: UsageEvent[]): Promise<void> {
-  const body: UsageBatch = { events };
-  const response = await fetch(`${config.controlPlaneUrl}/node/v1/usage`, {
-    method: 'POST',
-    headers: { authorization: await identity.authorization(), 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(CONTROL_PLANE_TIMEOUT_MS),
-  });
-  await response.body?.cancel();
-  if (!response.ok) throw new Error(`usage delivery answered ${response.status}`);
+/** The durable usage outbox is not optional: without it, events would die with the process. */
+function usageOutboxNamespace(env: Record<string, unknown>): OutboxNamespace {
+  if (!env.USAGE_OUTBOX) throw new EdgeConfigError('binding USAGE_OUTBOX (the UsageOutboxObject Durable Object) is required');
+  maxEventsOf(env); // a bad USAGE_OUTBOX_MAX_EVENTS fails here, as a 503, not at the first append
+  return env.USAGE_OUTBOX as DurableObjectNamespace;
 }
 
 async function buildApp(env: Record<string, unknown>): Promise<App> {
@@ -69,12 +65,8 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
       maxStaleMs: config.manifestMaxStaleMs,
       log: (msg, fields) => log('warn', msg, fields),
     }),
-    outbox: createUsageOutbox({
-      deliver: (events) => deliverUsage(config, identity, events),
-      batchWindowMs: 200,
-      maxQueued: 100_000,
-      log: (msg, fields) => log('warn', msg, fields),
-    }),
+    outbox: durableUsageOutbox({ namespace: usageOutboxNamespace(env), nowMs, log }),
+    allowances: createAllowances({ sync: (body) => syncAllowances(config.controlPlaneUrl, identity, body), nowMs, log }),
     fetchUpstream: (input, init) => fetch(input, init),
     supplierKeys: config.supplierKeys,
     region: config.region,
@@ -86,6 +78,7 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
 }
 
 export { ManifestVault } from './manifest-vault.ts';
+export { UsageOutboxObject } from './usage-outbox-do.ts';
 
 let app: Promise<App> | undefined;
 

@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import { ApiError } from '../shared/errors.ts';
 import type { RouteEntry, SupplierFormat } from '../shared/manifest.ts';
+import { scopesOf, settlementOf, worstCaseOf, type RequestBound } from './admission.ts';
 import type { EdgeDeps } from './app.ts';
 import { credentialFor } from './credential-store.ts';
 import type { MeterResult } from './metering.ts';
@@ -31,6 +32,8 @@ export interface InferencePlan {
   modelType?: SurfaceType;
   /** Size of the client's body: the input estimate when a supplier reports no usage (~4 bytes a token). */
   requestBytes: number;
+  /** What the request can use at most (edge/admission.ts): its max_tokens, audio length, …; defaults from the model. */
+  bound?: RequestBound;
   /** The supplier formats this surface can reach (directly or by translation); other routes are skipped. */
   formats: readonly SupplierFormat[];
   /** The request for a route that is actually tried (built lazily: failover may never get there). */
@@ -54,6 +57,19 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   if (mismatch) throw new ApiError('invalid_request', mismatch, { param: 'model' });
   const routes = admission.routes.filter((r) => plan.formats.includes(r.format));
   if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
+
+  // A node that could not record what it serves must not serve it (the outbox is at its bound
+  // because the control plane has been unreachable for long): refuse before any supplier call.
+  if ((await deps.outbox.state()).full) {
+    throw new ApiError('usage_backlog', 'This gateway node cannot record usage right now. Retry shortly.', { headers: { 'retry-after': '30' } });
+  }
+  // Budgets, wallet and rate limits: the worst case is reserved before any supplier is called
+  // (a denial throws 402 / 429 here), and settled to the real cost when the usage event is out.
+  const model = admission.model;
+  const pending = deps.allowances.admit(scopesOf(c.get('key')), worstCaseOf(model, plan.requestBytes, plan.bound), (p) => c.executionCtx.waitUntil(p));
+  const reservation = pending instanceof Promise ? await pending : pending;
+  usage.admitted({ atMs: reservation.atMs, leaseIds: reservation.leaseIds, settle: (event) => reservation.settle(settlementOf(model, event)) });
+  for (const [name, value] of Object.entries(reservation.headers)) c.header(name, value);
 
   // Sessions are per key and model: another tenant's session id can never steer this one.
   const session = sessionIdOf(c.req.raw.headers, plan.metadata);

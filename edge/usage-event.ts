@@ -9,6 +9,11 @@ import type { MeteredUsage } from './metering.ts';
 export interface UsageRecorder {
   model(id: string): void;
   route(route: RouteEntry): void;
+  /**
+   * The request was admitted against allowance leases: its event names them, is dated at the
+   * admission (the instant that picked its budget period), and `settle` hears the finished event.
+   */
+  admitted(admission: { atMs: number; leaseIds: string[]; settle: (event: UsageEvent) => void }): void;
   finish(outcome: { status: number; usage?: MeteredUsage | null; estimate?: { input: number; output: number } }): void;
   readonly finished: boolean;
   /** Settles when the event was emitted; the gate hands it to waitUntil (see gate.ts). */
@@ -26,6 +31,7 @@ export function createUsageRecorder(context: {
   let model = '';
   let route: RouteEntry | null = null;
   let finished = false;
+  let admission: { atMs: number; leaseIds: string[]; settle: (event: UsageEvent) => void } | null = null;
   let markDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (markDone = resolve));
   return {
@@ -36,6 +42,9 @@ export function createUsageRecorder(context: {
     route(r) {
       route = r;
     },
+    admitted(a) {
+      admission = a;
+    },
     get finished() {
       return finished;
     },
@@ -44,7 +53,7 @@ export function createUsageRecorder(context: {
       finished = true;
       const counts = outcome.usage ?? outcome.estimate ?? { input: 0, output: 0 };
       const reported = outcome.usage ?? null;
-      context.emit({
+      const event: UsageEvent = {
         id: uuidv7(context.startedMs),
         request_id: context.requestId,
         key_id: context.key.id,
@@ -62,9 +71,12 @@ export function createUsageRecorder(context: {
         reasoning_tokens: reported?.reasoning ?? 0,
         estimated: outcome.usage ? outcome.usage.estimated === true : outcome.estimate !== undefined,
         audio_seconds: outcome.usage?.audioSeconds ?? 0,
-        started_at: new Date(context.startedMs).toISOString(),
+        started_at: new Date(admission?.atMs ?? context.startedMs).toISOString(),
         latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
-      });
+        lease_ids: admission?.leaseIds ?? [],
+      };
+      context.emit(event);
+      admission?.settle(event);
       markDone();
     },
   };

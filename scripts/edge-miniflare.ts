@@ -18,6 +18,8 @@ export interface EdgeBindings {
   MANIFEST_MAX_STALE_SECONDS?: string;
   SUPPLIER_KEYS?: string;
   UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS?: string;
+  /** Bound of the durable usage outbox (default 1,000,000 events). */
+  USAGE_OUTBOX_MAX_EVENTS?: string;
 }
 
 export interface RunningEdge {
@@ -34,8 +36,9 @@ export interface StartEdgeOptions {
   bindings: EdgeBindings;
   verbose?: boolean;
   /**
-   * Directory where the ManifestVault Durable Object keeps the last verified manifest, so a
-   * restarted edge serves while the control plane is down. Absent: kept in memory only.
+   * Directory of the Durable Objects: the ManifestVault keeps the last verified manifest (a
+   * restarted edge serves while the control plane is down) and the UsageOutboxObject the usage
+   * events not yet delivered. Absent: kept in memory only, lost when the edge stops.
    */
   persistDir?: string;
 }
@@ -47,7 +50,7 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     modules: [{ type: 'ESModule', path: options.bundle, contents: readFileSync(options.bundle, 'utf8') }],
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ...options.bindings },
-    durableObjects: { MANIFEST_VAULT: 'ManifestVault' },
+    durableObjects: { MANIFEST_VAULT: 'ManifestVault', USAGE_OUTBOX: { className: 'UsageOutboxObject', useSQLite: true } },
     ...(options.persistDir ? { durableObjectsPersist: options.persistDir } : {}),
     host,
     port: options.port,

@@ -25,12 +25,16 @@ export async function registerEdgeNode(baseUrl: string, token: string, node: { i
   if (status !== 201 && status !== 409) throw new Error(`registering edge node answered ${status}: ${JSON.stringify(json)}`);
 }
 
+export const DEMO_CREDIT_USD = 25;
+
 export async function createDemoOrgAndKey(
   baseUrl: string,
   token: string,
   names: { orgName: string; keyName: string },
 ): Promise<{ orgId: string; keyId: string; key: string }> {
   const org = await manage<{ id: string }>(baseUrl, token, 'POST', '/v1/manage/orgs', { name: names.orgName });
+  // Wallets are prepaid (an empty one answers 402): the demo org starts with demo credit.
+  await manage(baseUrl, token, 'POST', `/v1/manage/orgs/${org.id}/wallet/adjustments`, { amount_usd: DEMO_CREDIT_USD, kind: 'adjustment', memo: 'Demo credit' });
   const key = await manage<{ id: string; key: string }>(baseUrl, token, 'POST', '/v1/manage/keys', { org_id: org.id, name: names.keyName });
   return { orgId: org.id, keyId: key.id, key: key.key };
 }

@@ -17,6 +17,7 @@ import { describeDatabase, loadOrCreateState, newLocalKek, newLocalNode, saveSta
 import { createDemoOrgAndKey, registerEdgeNode } from './manage-client.ts';
 
 const STATE_FILE = '.taas/local.json';
+const EDGE_STATE_DIR = '.taas/edge';
 const PGLITE_DIR = process.env.PGLITE_DATA_DIR || '.taas/pgdata';
 const EDGE_PORT = Number(process.env.EDGE_PORT || 7300);
 const CP_PORT = Number(process.env.CP_PORT || 7301);
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
   const edge = await startEdge({
     bundle: await buildEdge(),
     port: EDGE_PORT,
+    // The usage outbox and the manifest vault on disk: usage recorded before a Ctrl-C is delivered on the next start.
+    persistDir: EDGE_STATE_DIR,
     bindings: {
       NODE_ID: state.node.id,
       NODE_PRIVATE_KEY: JSON.stringify(state.node.keys.privateJwk),

@@ -24,6 +24,7 @@ export const EDGE_BINDING_NAMES = [
   'SUPPLIER_KEYS',
   'MAX_REQUEST_BYTES',
   'UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS',
+  'USAGE_OUTBOX_MAX_EVENTS',
 ] as const;
 
 export interface WorkerdConfigOptions {
@@ -37,8 +38,10 @@ export interface WorkerdConfigOptions {
    */
   allow: readonly ('public' | 'private' | 'local')[];
   /**
-   * Directory of the manifest vault (a Durable Object on local disk): the last verified manifest
-   * survives a restart of the node, so it serves while the control plane is down. Absolute path.
+   * Directory of the node's Durable Objects on local disk, one subdirectory each: the manifest
+   * vault (the last verified manifest: the node serves while the control plane is down) and the
+   * usage outbox (usage events not yet taken by the control plane). Both survive a restart of the
+   * node, so this must be a persistent volume. Absolute path.
    */
   vaultDir: string;
 }
@@ -75,9 +78,11 @@ const edgeWorker :Workerd.Worker = (
   bindings = [
 ${bindings}
     (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
+    (name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject"),
   ],
   durableObjectNamespaces = [
     (className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault"),
+    (className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "vault"),
   globalOutbound = "outbound",

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'upstream_failed'
   | 'manifest_unavailable'
   | 'allowance_unavailable'
+  | 'usage_backlog'
   | 'not_configured'
   | 'upstream_timeout';
 
@@ -64,6 +65,7 @@ export const ERRORS: Record<ErrorCode, { status: ErrorStatus; type: ErrorType }>
   upstream_failed: { status: 502, type: 'upstream_error' },
   manifest_unavailable: { status: 503, type: 'service_unavailable' },
   allowance_unavailable: { status: 503, type: 'service_unavailable' },
+  usage_backlog: { status: 503, type: 'service_unavailable' },
   not_configured: { status: 503, type: 'service_unavailable' },
   upstream_timeout: { status: 504, type: 'upstream_error' },
 };

@@ -32,10 +32,13 @@ const edgeWorker :Workerd.Worker = (
     (name = "SUPPLIER_KEYS", fromEnvironment = "SUPPLIER_KEYS"),
     (name = "MAX_REQUEST_BYTES", fromEnvironment = "MAX_REQUEST_BYTES"),
     (name = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", fromEnvironment = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS"),
+    (name = "USAGE_OUTBOX_MAX_EVENTS", fromEnvironment = "USAGE_OUTBOX_MAX_EVENTS"),
     (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
+    (name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject"),
   ],
   durableObjectNamespaces = [
     (className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault"),
+    (className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "vault"),
   globalOutbound = "outbound",

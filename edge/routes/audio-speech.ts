@@ -40,6 +40,8 @@ export function audioSpeechRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'speech',
       requestBytes: bytes,
+      // Billed per second of audio: at most 3 characters a second (a quarter of normal speed) plus 10 s.
+      bound: { output: 0, audioSeconds: body.input.length / 3 + 10 },
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'audio/speech', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => {

@@ -62,6 +62,8 @@ export function audioTranscriptionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model,
       modelType: 'transcription',
       requestBytes: bytes,
+      // Billed per second: at most the upload at 8 kbit/s, a floor no usable speech codec goes under.
+      bound: { audioSeconds: fileBytes.byteLength / 1000 },
       formats: ['openai'],
       upstream: (route, credential) => openAiMultipartRequest(route, 'audio/transcriptions', form, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({

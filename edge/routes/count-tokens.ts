@@ -35,6 +35,8 @@ export function countTokensRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     return runInference(c, deps, {
       model: body.model,
       requestBytes: bytes,
+      // Counting generates nothing and is free.
+      bound: { input: 0, output: 0 },
       formats: ['anthropic'],
       upstream: (route, credential) => anthropicRequest(route, body, credential, { endpoint: 'count_tokens' }),
       respond: (response, upstreamBody, _route, onEnd) => ({

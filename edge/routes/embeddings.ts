@@ -26,6 +26,7 @@ export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'embedding',
       requestBytes: bytes,
+      bound: { output: 0 },
       // Anthropic has no embeddings API: only OpenAI-format routes serve this surface.
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'embeddings', body, credential),

@@ -33,6 +33,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
+      bound: { output: body.max_tokens },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'messages' }) : openAiChatRequest(route, asChat(), credential),

@@ -21,6 +21,7 @@ export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'rerank',
       requestBytes: bytes,
+      bound: { output: 0 },
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'rerank', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({

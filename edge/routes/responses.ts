@@ -44,6 +44,7 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
+      bound: { output: body.max_output_tokens ?? null },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : anthropicRequest(route, messagesRequest(), credential, { endpoint: 'messages' }),

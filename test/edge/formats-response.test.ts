@@ -50,7 +50,7 @@ describe('Anthropic message → chat.completion', () => {
       }],
       usage: { prompt_tokens: 130, completion_tokens: 5, total_tokens: 135, prompt_tokens_details: { cached_tokens: 100 } },
     });
-    expect(answer.usage).toEqual({ input: 130, output: 5, cachedInput: 100, reasoning: 0 });
+    expect(answer.usage).toEqual({ input: 130, output: 5, cachedInput: 100, cacheWrite: 20, reasoning: 0 });
   });
 });
 

@@ -26,7 +26,7 @@ describe('Anthropic stream → OpenAI chunks', () => {
     expect(data(all.at(-3)!)).toMatchObject({ choices: [{ delta: {}, finish_reason: 'stop' }] });
     expect(data(all.at(-2)!)).toMatchObject({ choices: [], usage: { prompt_tokens: 100, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 90 } } });
     expect(all.at(-1)).toBe('data: [DONE]');
-    expect(t.usage()).toEqual({ input: 100, output: 2, cachedInput: 90, reasoning: 0 });
+    expect(t.usage()).toEqual({ input: 100, output: 2, cachedInput: 90, cacheWrite: 0, reasoning: 0 });
   });
 
   it('maps a tool_use block onto a tool call and its input_json_delta pieces onto argument pieces', () => {

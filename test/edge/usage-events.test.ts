@@ -35,10 +35,15 @@ describe('edge usage events', () => {
       status: 200,
       input_tokens: 123,
       output_tokens: 45,
+      cached_input_tokens: 0,
+      cache_write_tokens: 0,
+      reasoning_tokens: 0,
       estimated: false,
       audio_seconds: 0,
       started_at: startedAt,
       latency_ms: 0,
+      // The org wallet's lease this request was admitted under.
+      lease_ids: [expect.stringMatching(/^[0-9a-f-]{36}$/)],
     });
   });
 

@@ -31,22 +31,25 @@ export interface E2eStack {
   startNode(options: { nodeId: string; runtime?: EdgeRuntime; encryption?: boolean; bindings?: Partial<EdgeBindings>; persistDir?: string }): Promise<EdgeNode>;
   /** Starts an already registered node again (same identity, same persisted state). */
   restartNode(node: EdgeNode, options: { runtime?: EdgeRuntime; persistDir?: string }): Promise<EdgeNode>;
-  /** An org and one API key in it, through the management API. */
-  orgWithKey(orgName: string, key?: Record<string, unknown>): Promise<{ orgId: string; key: { id: string; key: string } }>;
+  /** An org credited with `walletUsd` (default $100) and one key with this policy. */
+  orgWithKey(orgName: string, key?: Record<string, unknown>, walletUsd?: number): Promise<{ orgId: string; key: { id: string; key: string } }>;
   /** Stops the control plane (tests of an edge cut off from it). */
   stopControlPlane(): Promise<void>;
+  /** Starts it again after stopControlPlane: same database, port and signing key. */
+  startControlPlane(): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startE2eStack(options: { controlPlaneEnv?: Record<string, string> } = {}): Promise<E2eStack> {
   const testDb = await createTestDatabase({ target: 'postgres' });
   const manifestKey = await generateEd25519('e2e');
-  const cp = await spawnControlPlane({
+  const cpEnv = {
     DATABASE_URL: testDb.url!,
     CP_PORT: String(await freePort()),
     MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
     ...options.controlPlaneEnv,
-  });
+  };
+  let cp = await spawnControlPlane(cpEnv);
   const adminToken = cp.bootstrapToken!;
   const bundle = await buildEdge();
   const running = new Set<RunningEdge>();
@@ -60,7 +63,9 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
 
   return {
     testDb,
-    cp,
+    get cp() {
+      return cp;
+    },
     adminToken,
     async startNode({ nodeId, runtime = 'miniflare', encryption = false, bindings = {}, persistDir }) {
       const signing = await generateEd25519(nodeId);
@@ -81,12 +86,19 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
       running.delete(node.edge);
       return { edge: await launch(node.bindings, runtime, persistDir), bindings: node.bindings };
     },
-    async orgWithKey(orgName, key = {}) {
+    async orgWithKey(orgName, key = {}, walletUsd = 100) {
       const orgId = (await manage<{ id: string }>(cp.url, adminToken, 'POST', '/v1/manage/orgs', { name: orgName })).id;
+      // Wallets are prepaid: an org without credit is answered 402.
+      if (walletUsd > 0) {
+        await manage(cp.url, adminToken, 'POST', `/v1/manage/orgs/${orgId}/wallet/adjustments`, { amount_usd: walletUsd, kind: 'adjustment', memo: 'e2e credit' });
+      }
       const created = await manage<{ id: string; key: string }>(cp.url, adminToken, 'POST', '/v1/manage/keys', { org_id: orgId, name: `${orgName} key`, ...key });
       return { orgId, key: created };
     },
     stopControlPlane: () => cp.stop(),
+    async startControlPlane() {
+      cp = await spawnControlPlane(cpEnv);
+    },
     async close() {
       for (const edge of running) await edge.close().catch(() => {});
       await cp.stop();

@@ -3,6 +3,7 @@
 // with its own ExecutionContext.
 
 import { createEdgeApp, type EdgeDeps } from '../../../edge/app.ts';
+import { createAllowances } from '../../../edge/allowances.ts';
 import { createCircuitBreaker } from '../../../edge/circuit-breaker.ts';
 import { createStickySessions } from '../../../edge/stickiness.ts';
 import { createManifestStore } from '../../../edge/manifest-store.ts';
@@ -11,6 +12,7 @@ import type { ManifestPayload } from '../../../shared/manifest.ts';
 import type { UsageEvent } from '../../../shared/usage.ts';
 import { createClock, type TestClock } from './clock.ts';
 import { createExecutionContext } from './execution-context.ts';
+import { createFakeAllowances, type FakeAllowances } from './fake-allowances.ts';
 import { createFakeControlPlane, type FakeControlPlane } from './fake-control-plane.ts';
 import { createFakeSupplier, type FakeSupplier } from './fake-supplier.ts';
 import { createSigner, sign, type Signer } from './manifest-builder.ts';
@@ -41,6 +43,8 @@ export interface TestEdge {
   clock: TestClock;
   signer: Signer;
   controlPlane: FakeControlPlane;
+  /** The control plane's allowance endpoint: wallets, key budgets and limits, outages. */
+  grants: FakeAllowances;
   supplier: FakeSupplier;
   /** Batches the outbox delivered, in order. */
   deliveredBatches: UsageEvent[][];
@@ -66,6 +70,7 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
   const controlPlane = createFakeControlPlane();
   const supplier = createFakeSupplier();
   const deliveredBatches: UsageEvent[][] = [];
+  const grants = createFakeAllowances({ nowMs: clock.nowMs });
   const logs: TestEdge['logs'] = [];
   const contexts: ReturnType<typeof createExecutionContext>[] = [];
 
@@ -88,6 +93,7 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
     breaker: createCircuitBreaker({ nowMs: clock.nowMs, ...(options.breakerThreshold === undefined ? {} : { threshold: options.breakerThreshold }) }),
     sessions: createStickySessions({ nowMs: clock.nowMs }),
     outbox,
+    allowances: createAllowances({ sync: grants.sync, nowMs: clock.nowMs }),
     fetchUpstream: supplier.fetch,
     supplierKeys: options.supplierKeys ?? {},
     ...(options.credentials ? { credentials: options.credentials } : {}),
@@ -102,6 +108,7 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
     clock,
     signer,
     controlPlane,
+    grants,
     supplier,
     deliveredBatches,
     events: () => deliveredBatches.flat(),

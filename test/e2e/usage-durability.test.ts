@@ -1,0 +1,189 @@
+// The durable usage outbox with real processes: the control plane stopped while the edge serves
+// (and the edge restarted meanwhile), and the edge process killed with SIGKILL while requests
+// stream and deliveries run. Every request whose client got the whole answer must have exactly
+// one usage row (the end of an answer waits until its event is on disk: edge/record-usage.ts),
+// and none may have two. Rows are read by id, request_id and key_id only.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedCatalog } from '../../control-plane/demo-catalog.ts';
+import { startFakeSupplier, type FakeSupplier } from '../../fake-supplier/server.ts';
+import { postgresAvailable } from '../support/db.ts';
+import { E2E_ACTOR, startE2eStack, type E2eStack, type EdgeNode } from '../support/e2e-stack.ts';
+import { waitFor } from '../support/processes.ts';
+
+const SUPPLIER_KEY = 'sk-durability-supplier';
+/** Completions this close before the kill are reported apart (0: every completed answer must be billed). */
+const RECENT_MS = 0;
+
+describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => {
+  let stack: E2eStack;
+  let supplier: FakeSupplier;
+  let apiKey: { id: string; key: string };
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    supplier = await startFakeSupplier({ apiKey: SUPPLIER_KEY });
+    stack = await startE2eStack();
+    await seedCatalog(stack.testDb.db, E2E_ACTOR, {
+      supplier: { id: 'fake', name: 'Fake', format: 'openai', baseUrl: supplier.url, region: 'EU' },
+      models: [{ id: 'demo-model', upstreamModel: 'fake-chat-1', inputPerMtok: 150_000, outputPerMtok: 600_000 }],
+    });
+    ({ key: apiKey } = await stack.orgWithKey('Durability org', {}, 1000));
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await supplier?.close();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const persistDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taas-outbox-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const startNode = (nodeId: string, runtime: 'miniflare' | 'workerd', dir: string) =>
+    stack.startNode({ nodeId, runtime, persistDir: dir, bindings: { SUPPLIER_KEYS: JSON.stringify({ fake: SUPPLIER_KEY }), MANIFEST_REFRESH_SECONDS: '0.5' } });
+
+  const send = (node: EdgeNode, stream: boolean, signal?: AbortSignal) =>
+    fetch(`${node.edge.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo-model', stream, messages: [{ role: 'user', content: 'count' }] }),
+      ...(signal ? { signal } : {}),
+    });
+
+  /** One request read to its last byte; its request id once the client holds the whole answer. */
+  async function complete(node: EdgeNode, stream: boolean): Promise<string> {
+    const res = await send(node, stream);
+    const body = await res.text();
+    expect(res.status, body).toBe(200);
+    if (stream) expect(body.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    return res.headers.get('x-request-id')!;
+  }
+
+  /** Usage rows per request id of this test's key. */
+  async function rowsByRequest(): Promise<Map<string, number>> {
+    const { rows } = await stack.testDb.db.query<{ request_id: string; n: number }>(
+      'SELECT request_id, count(id)::int AS n FROM usage_events WHERE key_id = $1 GROUP BY request_id',
+      [apiKey.id],
+    );
+    return new Map(rows.map((r) => [r.request_id, r.n]));
+  }
+
+  async function expectEachOnce(requestIds: string[], timeoutMs: number): Promise<Map<string, number>> {
+    await waitFor(async () => {
+      const rows = await rowsByRequest();
+      return requestIds.every((id) => rows.has(id));
+    }, { timeoutMs, intervalMs: 100 }).catch(async (err: unknown) => {
+      const rows = await rowsByRequest();
+      const missing = requestIds.map((id, i) => [i, id] as const).filter(([, id]) => !rows.has(id));
+      throw new Error(`${String(err)}: ${missing.length} of ${requestIds.length} without a row: ${JSON.stringify(missing)}`);
+    });
+    // Give a duplicate delivery time to land before asserting there is none.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const rows = await rowsByRequest();
+    for (const id of requestIds) expect(rows.get(id), id).toBe(1);
+    expect([...rows.values()].every((n) => n === 1)).toBe(true);
+    return rows;
+  }
+
+  it('delivers every event exactly once after the control plane was down, across an edge restart with no traffic after it', async () => {
+    const dir = persistDir();
+    let node = await startNode('outbox-cp-down', 'miniflare', dir);
+    const warm = await complete(node, false); // manifest and allowance leases in hand
+    await expectEachOnce([warm], 10_000);
+
+    await stack.stopControlPlane();
+    const served: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      served.push(...(await Promise.all(Array.from({ length: 8 }, (_, i) => complete(node, i % 2 === 0)))));
+    }
+    expect(served).toHaveLength(40);
+    // Let a few deliveries fail (backoff), then restart the edge process with the control plane still down.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    node = await stack.restartNode(node, { runtime: 'miniflare', persistDir: dir });
+
+    await stack.startControlPlane();
+    // No request reaches the restarted edge: its persisted alarm alone delivers what it held.
+    await expectEachOnce(served, 90_000);
+  }, 150_000);
+
+  it('loses no completed request and counts none twice when the edge process is killed with SIGKILL', async () => {
+    const dir = persistDir();
+    let node = await startNode('outbox-sigkill', 'workerd', dir);
+    const completed: string[] = [await complete(node, true)];
+    await expectEachOnce(completed, 10_000);
+
+    // Round 1: the control plane is down, so every event is still on the edge's disk when it dies.
+    await stack.stopControlPlane();
+    for (let round = 0; round < 4; round++) completed.push(...(await Promise.all(Array.from({ length: 5 }, (_, i) => complete(node, i % 2 === 0)))));
+    const inFlight = await startSlowStreams(node, 6);
+    process.kill(-node.edge.pid!, 'SIGKILL');
+    await inFlight.ended;
+    node = await stack.restartNode(node, { runtime: 'workerd', persistDir: dir });
+    await stack.startControlPlane();
+    await expectEachOnce(completed, 90_000);
+    const rows1 = await rowsByRequest();
+    const unbilled1 = inFlight.ids.filter((id) => !rows1.has(id)).length;
+
+    // Round 2: the control plane is up and deliveries run while requests complete; the kill
+    // lands in the middle (some batches sent and not yet deleted are sent again after the restart).
+    const round2: { id: string; atMs: number }[] = [];
+    let killed = false;
+    // Four clients in a loop; an id is kept only once its client read the whole answer.
+    const load = Promise.allSettled(
+      Array.from({ length: 4 }, async (_, worker) => {
+        for (let i = 0; !killed; i++) {
+          const id = await complete(node, (worker + i) % 2 === 0);
+          round2.push({ id, atMs: Date.now() });
+        }
+      }),
+    );
+    await waitFor(async () => round2.length >= 40, { timeoutMs: 60_000, intervalMs: 5 });
+    const inFlight2 = await startSlowStreams(node, 4);
+    await waitFor(async () => round2.length >= 80, { timeoutMs: 60_000, intervalMs: 1 });
+    killed = true;
+    process.kill(-node.edge.pid!, 'SIGKILL');
+    const killedMs = Date.now();
+    await load; // requests in flight at the kill fail at the client
+    await inFlight2.ended;
+    node = await stack.restartNode(node, { runtime: 'workerd', persistDir: dir });
+    // The last bytes of an answer wait for its event's append (edge/record-usage.ts), so every
+    // answer a client received in full before the kill is on disk: all are asserted.
+    const settled = round2.filter((r) => r.atMs <= killedMs - RECENT_MS).map((r) => r.id);
+    const recent = round2.filter((r) => r.atMs > killedMs - RECENT_MS).map((r) => r.id);
+    await expectEachOnce([...completed, ...settled], 90_000);
+    const rows2 = await rowsByRequest();
+    const unbilled2 = inFlight2.ids.filter((id) => !rows2.has(id)).length;
+    const recentLost = recent.filter((id) => !rows2.has(id)).length;
+    process.stdout.write(
+      `usage durability: round 1 ${completed.length - 1} completed, 0 lost, ${unbilled1}/${inFlight.ids.length} in-flight streams without a row; ` +
+        `round 2 ${settled.length} completed ≥${RECENT_MS} ms before the kill, 0 lost, 0 twice; ${recentLost}/${recent.length} completed within ${RECENT_MS} ms of it without a row; ` +
+        `${unbilled2}/${inFlight2.ids.length} in-flight streams without a row\n`,
+    );
+  }, 240_000);
+
+  /** Streams that have their first chunk and take seconds more: in flight when the process dies. */
+  async function startSlowStreams(node: EdgeNode, count: number): Promise<{ ids: string[]; ended: Promise<unknown> }> {
+    supplier.setBehaviour({ interChunkDelayMs: 200, completionTokens: 100 });
+    const started = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const res = await send(node, true);
+        const reader = res.body!.getReader();
+        await reader.read();
+        return { id: res.headers.get('x-request-id')!, reader };
+      }),
+    );
+    supplier.setBehaviour({ interChunkDelayMs: 0, completionTokens: 8 });
+    const ended = Promise.allSettled(
+      started.map(async ({ reader }) => {
+        for (;;) if ((await reader.read()).done) throw new Error('a slow stream ended before the kill');
+      }),
+    );
+    return { ids: started.map((s) => s.id), ended };
+  }
+});

@@ -1,0 +1,203 @@
+// The request path's side of the durable usage outbox: each recorded event reaches the node's
+// UsageOutboxObject before the isolate may go idle, concurrent events share one append, failures
+// keep events in memory and retry, and refusals at the bound are loud.
+import { env, runInDurableObject } from 'cloudflare:test';
+import { afterEach, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../shared/ids.ts';
+import type { UsageEvent } from '../../shared/usage.ts';
+import { durableUsageOutbox, type OutboxNamespace, type OutboxState } from '../../edge/usage-outbox.ts';
+import type { AppendAnswer } from '../../edge/usage-outbox-store.ts';
+import { createClock } from './support/clock.ts';
+import { deferred } from './support/deferred.ts';
+
+const real = (env as unknown as { USAGE_OUTBOX: DurableObjectNamespace }).USAGE_OUTBOX;
+
+let sequence = 0;
+function event(): UsageEvent {
+  sequence++;
+  return {
+    id: uuidv7(),
+    request_id: `req_${sequence}`,
+    key_id: uuidv7(),
+    org_id: uuidv7(),
+    user_id: null,
+    model: 'm',
+    supplier_id: 's',
+    region: 'EU',
+    endpoint: '/v1/chat/completions',
+    status: 200,
+    input_tokens: 1,
+    output_tokens: 1,
+    estimated: false,
+    started_at: new Date(0).toISOString(),
+    latency_ms: 1,
+  };
+}
+
+/** The waitUntil of many requests at once: how many promises were handed over, and waiting for them. */
+function requests() {
+  const pending: Promise<unknown>[] = [];
+  let count = 0;
+  return {
+    waitUntil: (p: Promise<unknown>) => {
+      count++;
+      pending.push(p);
+    },
+    count: () => count,
+    settle: async () => {
+      while (pending.length) await Promise.allSettled(pending.splice(0));
+    },
+  };
+}
+
+/** The real namespace, with every call to the object seen (and optionally held or failed) by the test. */
+function watched(options: { fail?: number; hold?: Promise<void> } = {}) {
+  const appends: number[] = [];
+  let failures = options.fail ?? 0;
+  const firstCall = deferred<void>();
+  const namespace: OutboxNamespace = {
+    idFromName: (name) => real.idFromName(name),
+    get: (id) => ({
+      async fetch(input, init) {
+        if (input.endsWith('/append')) {
+          firstCall.resolve();
+          if (options.hold) await options.hold;
+          if (failures > 0) {
+            failures--;
+            return new Response('{}', { status: 500 });
+          }
+          appends.push((JSON.parse(init!.body as string) as unknown[]).length);
+        }
+        return real.get(id).fetch(input, init);
+      },
+    }),
+  };
+  return { namespace, appends, firstCall: firstCall.promise };
+}
+
+async function statusOf(name: string): Promise<OutboxState> {
+  return (await real.get(real.idFromName(name)).fetch('https://usage-outbox/status')).json();
+}
+
+const used: string[] = [];
+// The objects' alarms (delivery, which has no control plane here) must not fire after the file ends.
+afterEach(async () => {
+  for (const name of used.splice(0)) await runInDurableObject(real.get(real.idFromName(name)), (_i, state) => state.storage.deleteAlarm());
+});
+
+function outboxOn(namespace: OutboxNamespace, name = crypto.randomUUID()) {
+  used.push(name);
+  const clock = createClock();
+  const logs: { level: string; msg: string; fields?: Record<string, string | number> }[] = [];
+  const outbox = durableUsageOutbox({
+    namespace,
+    name,
+    nowMs: clock.nowMs,
+    sleep: async () => {},
+    log: (level, msg, fields) => void logs.push({ level, msg, ...(fields ? { fields } : {}) }),
+  });
+  return { outbox, name, clock, logs };
+}
+
+describe('durable usage outbox (request side)', () => {
+  it('has the event stored in the node object by the time the waitUntil of its request settles', async () => {
+    const { outbox, name } = outboxOn(real);
+    const ctx = requests();
+    const outcome = outbox.record(event(), ctx.waitUntil);
+    await ctx.settle();
+    expect(await outcome).toBe('stored');
+    expect(await statusOf(name)).toEqual({ pending: 1, max: 1_000_000, full: false });
+    expect(outbox.pending()).toBe(1);
+    expect(await outbox.state()).toEqual({ pending: 1, max: 1_000_000, full: false });
+  });
+
+  it('puts events recorded in one turn into one append, and events recorded while an append is out into the next', async () => {
+    const hold = deferred<void>();
+    const { namespace, appends, firstCall } = watched({ hold: hold.promise });
+    const { outbox, name } = outboxOn(namespace);
+    const ctx = requests();
+
+    const outcomes = [outbox.record(event(), ctx.waitUntil)];
+    await firstCall;
+    for (let i = 0; i < 10; i++) outcomes.push(outbox.record(event(), ctx.waitUntil));
+    hold.resolve();
+    await ctx.settle();
+    for (let i = 0; i < 30; i++) outcomes.push(outbox.record(event(), ctx.waitUntil));
+    await ctx.settle();
+
+    expect(appends).toEqual([1, 10, 30]);
+    expect(await Promise.all(outcomes)).toEqual(Array(41).fill('stored'));
+    // Each request waits for its own event; the two that found no append running also run one.
+    expect(ctx.count()).toBe(41 + 2);
+    expect((await statusOf(name)).pending).toBe(41);
+  });
+
+  it('hands the appending over to a newer request after a second, so no request is kept alive long', async () => {
+    const hold = deferred<void>();
+    const { namespace, appends, firstCall } = watched({ hold: hold.promise });
+    const { outbox, clock, name } = outboxOn(namespace);
+    const ctx = requests();
+    outbox.record(event(), ctx.waitUntil);
+    await firstCall;
+    outbox.record(event(), ctx.waitUntil);
+    clock.advance(1500);
+    outbox.record(event(), ctx.waitUntil);
+    expect(ctx.count()).toBe(3 + 2);
+    hold.resolve();
+    await ctx.settle();
+    expect(appends.reduce((a, b) => a + b, 0)).toBe(3);
+    expect((await statusOf(name)).pending).toBe(3);
+  });
+
+  it('keeps events in memory while the object fails, retries, and stores each once it answers', async () => {
+    const { namespace, appends } = watched({ fail: 2 });
+    const { outbox, name, logs } = outboxOn(namespace);
+    const ctx = requests();
+    outbox.record(event(), ctx.waitUntil);
+    outbox.record(event(), ctx.waitUntil);
+    await ctx.settle();
+    expect(appends).toEqual([2]);
+    expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['usage outbox did not take events: held in memory', 'usage outbox did not take events: held in memory']);
+    expect((await statusOf(name)).pending).toBe(2);
+    expect(outbox.pending()).toBe(2);
+  });
+
+  it('logs each event the object refuses at its bound (metadata only) and reports full until the object drains', async () => {
+    let answer: AppendAnswer | OutboxState = { stored: 0, refused: [], pending: 999, max: 1000, full: true };
+    const statusCalls: string[] = [];
+    const fake: OutboxNamespace = {
+      idFromName: (name) => real.idFromName(name),
+      get: () => ({
+        async fetch(input) {
+          statusCalls.push(input);
+          return Response.json(answer);
+        },
+      }),
+    };
+    const { outbox, clock, logs } = outboxOn(fake);
+    const ctx = requests();
+    const refused = event();
+    answer = { stored: 0, refused: [refused.id], pending: 1000, max: 1000, full: true };
+    expect(await outbox.record(refused, ctx.waitUntil)).toBe('refused');
+    await ctx.settle();
+    expect(logs).toEqual([
+      { level: 'error', msg: 'usage outbox full: event refused, it cannot be billed', fields: { id: refused.id, request_id: refused.request_id, key_id: refused.key_id, org_id: refused.org_id } },
+    ]);
+    expect(await outbox.state()).toEqual({ pending: 1000, max: 1000, full: true });
+    expect(statusCalls).toHaveLength(1); // fresh: no re-read
+
+    answer = { pending: 10, max: 1000, full: false };
+    clock.advance(1000);
+    expect(await outbox.state()).toEqual({ pending: 10, max: 1000, full: false });
+    expect(statusCalls.at(-1)).toBe('https://usage-outbox/status');
+  });
+
+  it('flush waits until every recorded event is stored', async () => {
+    const { outbox, name } = outboxOn(real);
+    const ctx = requests();
+    for (let i = 0; i < 5; i++) outbox.record(event(), ctx.waitUntil);
+    await outbox.flush();
+    expect((await statusOf(name)).pending).toBe(5);
+    await ctx.settle();
+  });
+});
