@@ -62,12 +62,23 @@ const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`
 const chatBody = (model: string, stream: boolean): string =>
   JSON.stringify(stream ? { model, messages: PROMPT, stream: true, stream_options: { include_usage: true } } : { model, messages: PROMPT });
 
-/** One non-streamed and one streamed request must answer 200 before anything is measured. */
+/**
+ * One non-streamed and one streamed request must answer 200 before anything is measured. A 503
+ * while an edge is still loading its first manifest (100k keys take seconds to build, sign and
+ * verify) is retried for up to a minute.
+ */
 async function check(target: Target, endpoint: Endpoint): Promise<void> {
+  const deadline = Date.now() + 60_000;
   for (const stream of [false, true]) {
-    const response = await fetch(endpoint.url, { method: 'POST', headers: endpoint.headers, body: chatBody(endpoint.model, stream) });
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`${target} answered ${response.status} to a ${stream ? 'streamed' : 'plain'} request`);
+    for (;;) {
+      const response = await fetch(endpoint.url, { method: 'POST', headers: endpoint.headers, body: chatBody(endpoint.model, stream) });
+      const text = await response.text();
+      if (response.status === 200) break;
+      if (response.status !== 503 || Date.now() > deadline) {
+        throw new Error(`${target} answered ${response.status} to a ${stream ? 'streamed' : 'plain'} request: ${text.slice(0, 300)}`);
+      }
+      await sleep(1000);
+    }
   }
 }
 

@@ -60,6 +60,8 @@ const EXTEND_EVERY_MS = 10_000;
 /** Settled draining leases are closed in one call a little later, together. */
 const CLOSE_DELAY_MS = 200;
 const MIN_PREFETCH_REQUESTS = 8;
+/** Scopes with nothing held are forgotten this often (one state per org, member and key seen). */
+const FORGET_EVERY_MS = 60_000;
 /** A lease is replaced ahead of need this long before its admit window ends, or below a quarter of its grant. */
 const RENEW_BEFORE_MS = 5_000;
 const RENEW_BELOW = 0.25;
@@ -74,7 +76,7 @@ interface LeaseState {
   readonly admitUntilMs: number;
   readonly periodEndMs: number | null;
   readonly windowEndMs: number | null;
-  /** Local clock offset: the control plane's window end is compared on the edge's clock. */
+  /** The key's limits and what no lease held at the grant: for the x-ratelimit-* headers. */
   readonly rate: Lease['rate'];
   reservedMoney: number;
   settledMoney: number;
@@ -116,7 +118,21 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   let waiters: Waiter[] = [];
   let running: Promise<void> | null = null;
   let again = false;
+  let lastForget = options.nowMs();
   const log = options.log ?? (() => {});
+
+  /** Drops the state of scopes that hold nothing and wait for nothing, so memory follows the active keys. */
+  function forgetIdle(now: number): void {
+    if (now - lastForget < FORGET_EVERY_MS) return;
+    lastForget = now;
+    const waiting = new Set(waiters.flatMap((w) => w.scopes));
+    for (const [key, state] of scopes) {
+      // A lease past its admit window is given back (closed with the next call) before forgetting.
+      if (state.lease && now >= state.lease.admitUntilMs) retire(state);
+      if (state.lease || state.renewing || waiting.has(state) || (state.denial && now < state.denial.untilMs)) continue;
+      scopes.delete(key);
+    }
+  }
 
   function stateOf(scope: AllowanceScope): ScopeState {
     const key = scopeKey(scope);
@@ -420,6 +436,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     }
     const progressed = still.length < waiters.length;
     waiters = still;
+    forgetIdle(answeredAt);
     if (waiters.length > 0) again = true;
     return progressed;
   }
