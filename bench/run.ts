@@ -43,6 +43,8 @@ const SETTINGS = {
   manifestRefreshSeconds: env('BENCH_MANIFEST_REFRESH_SECONDS', 300),
   /** Keys in the manifest the edges hold while measured (RSS with a 100k-key manifest). */
   manifestKeys: env('BENCH_MANIFEST_KEYS', 100_000),
+  /** 'false' measures the edge with answers that do not wait for their usage event's disk sync. */
+  durableAnswers: process.env.BENCH_DURABLE_ANSWERS === 'false' ? 'false' : 'true',
   timeLimitSeconds: env('BENCH_TIME_LIMIT_SECONDS', 300),
 };
 
@@ -103,7 +105,11 @@ async function main(): Promise<void> {
     log('starting the stack (control plane on PGlite or DATABASE_URL, fake supplier, edge under Miniflare)');
     const stack: Stack = await startStack(
       { edge: SETTINGS.edgePort, plainEdge: SETTINGS.plainEdgePort, controlPlane: SETTINGS.controlPlanePort, supplier: SETTINGS.supplierPort },
-      { MANIFEST_REFRESH_SECONDS: String(SETTINGS.manifestRefreshSeconds), MANIFEST_MAX_STALE_SECONDS: String(SETTINGS.manifestRefreshSeconds * 2) },
+      {
+        MANIFEST_REFRESH_SECONDS: String(SETTINGS.manifestRefreshSeconds),
+        MANIFEST_MAX_STALE_SECONDS: String(SETTINGS.manifestRefreshSeconds * 2),
+        USAGE_DURABLE_BEFORE_END: SETTINGS.durableAnswers,
+      },
       { manifestKeys: SETTINGS.manifestKeys },
     );
     cleanups.push(stack.close);

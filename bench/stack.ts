@@ -75,7 +75,7 @@ async function addBulkKeys(db: Database, orgId: string, count: number): Promise<
 
 export async function startStack(
   ports: StackPorts,
-  edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string },
+  edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string; USAGE_DURABLE_BEFORE_END: string },
   options: { manifestKeys: number },
 ): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];

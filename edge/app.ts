@@ -45,6 +45,12 @@ export interface EdgeDeps {
   /** Audio uploads (multipart); default 25 MB, OpenAI's limit. */
   maxAudioBytes?: number;
   upstreamFirstByteTimeoutMs: number;
+  /**
+   * The last bytes of an answer wait until its usage event is durable (default true): an answer a
+   * client received in full is then billed even if the process dies right after. False trades
+   * that for up to one group commit (~6 ms) less at the end of every answer.
+   */
+  durableAnswers?: boolean;
   log: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, string | number>) => void;
 }
 

@@ -24,6 +24,8 @@ export interface EdgeConfig {
   supplierKeys: Record<string, string>;
   maxRequestBytes: number;
   upstreamFirstByteTimeoutMs: number;
+  /** The end of each answer waits until its usage event is on disk (README "durable outbox"). */
+  durableAnswers: boolean;
 }
 
 export class EdgeConfigError extends Error {
@@ -46,6 +48,12 @@ function json<T>(env: Bindings, name: string, fallback?: string): T {
     if (err instanceof EdgeConfigError) throw err;
     throw new EdgeConfigError(`binding ${name} is not valid JSON`);
   }
+}
+
+function flag(env: Bindings, name: string, fallback: boolean): boolean {
+  const value = text(env, name, String(fallback));
+  if (value !== 'true' && value !== 'false') throw new EdgeConfigError(`binding ${name} must be true or false`);
+  return value === 'true';
 }
 
 function seconds(env: Bindings, name: string, fallback: number): number {
@@ -72,5 +80,6 @@ export function parseEdgeConfig(env: Bindings): EdgeConfig {
     supplierKeys: json<Record<string, string>>(env, 'SUPPLIER_KEYS', '{}'),
     maxRequestBytes: Number(text(env, 'MAX_REQUEST_BYTES', String(4 * 1024 * 1024))),
     upstreamFirstByteTimeoutMs: seconds(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS', 120),
+    durableAnswers: flag(env, 'USAGE_DURABLE_BEFORE_END', true),
   };
 }

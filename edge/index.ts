@@ -73,6 +73,7 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
     nowMs,
     maxRequestBytes: config.maxRequestBytes,
     upstreamFirstByteTimeoutMs: config.upstreamFirstByteTimeoutMs,
+    durableAnswers: config.durableAnswers,
     log,
   });
 }

@@ -30,14 +30,16 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
     c.set('usage', usage);
     await next();
     const body = c.res.body;
-    if (!body) return;
+    if (!body || deps.durableAnswers === false) return;
     c.res = new Response(
       body.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           // By the time the body ends the metering has finished the event (meter() finishes right
           // after closing); a body that ends otherwise (an error answer) has finished it before.
+          // The outbox bounds the wait (an unreachable store answers 'held'); a failure must not
+          // break an answer that is otherwise complete.
           flush: async () => {
-            if (usage.finished) await durable;
+            if (usage.finished) await durable.catch(() => {});
           },
         }),
       ),

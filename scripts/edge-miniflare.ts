@@ -20,6 +20,8 @@ export interface EdgeBindings {
   UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS?: string;
   /** Bound of the durable usage outbox (default 1,000,000 events). */
   USAGE_OUTBOX_MAX_EVENTS?: string;
+  /** 'false': answers end without waiting for their usage event's disk sync (default 'true'). */
+  USAGE_DURABLE_BEFORE_END?: string;
 }
 
 export interface RunningEdge {

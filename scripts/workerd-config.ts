@@ -25,6 +25,7 @@ export const EDGE_BINDING_NAMES = [
   'MAX_REQUEST_BYTES',
   'UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS',
   'USAGE_OUTBOX_MAX_EVENTS',
+  'USAGE_DURABLE_BEFORE_END',
 ] as const;
 
 export interface WorkerdConfigOptions {

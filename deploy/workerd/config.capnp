@@ -33,6 +33,7 @@ const edgeWorker :Workerd.Worker = (
     (name = "MAX_REQUEST_BYTES", fromEnvironment = "MAX_REQUEST_BYTES"),
     (name = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS", fromEnvironment = "UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS"),
     (name = "USAGE_OUTBOX_MAX_EVENTS", fromEnvironment = "USAGE_OUTBOX_MAX_EVENTS"),
+    (name = "USAGE_DURABLE_BEFORE_END", fromEnvironment = "USAGE_DURABLE_BEFORE_END"),
     (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
     (name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject"),
   ],

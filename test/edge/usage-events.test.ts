@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateToken } from '../../shared/api-key.ts';
 import { UsageBatch, UsageEvent } from '../../shared/usage.ts';
+import { deferred } from './support/deferred.ts';
 import { completion, networkError, openAiError, stream, usageOf } from './support/fake-supplier.ts';
 import { buildModel, buildRoute } from './support/manifest-builder.ts';
 import { chatBody, scenario } from './support/scenario.ts';
@@ -183,5 +184,35 @@ describe('edge usage events', () => {
     const delivered = JSON.stringify(edge.deliveredBatches);
     expect(delivered).not.toContain(promptMarker);
     expect(delivered).not.toContain(completionMarker);
+  });
+});
+
+describe('answers wait for their usage event to be stored', () => {
+  async function readWithin(response: Response, ms: number): Promise<'done' | 'waiting'> {
+    return Promise.race([response.text().then(() => 'done' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms))]);
+  }
+
+  it('holds the last bytes of an answer until the outbox has stored its event, and not its first', async () => {
+    const storeGate = deferred();
+    const { edge, key, model } = await scenario({ edge: { storeGate } });
+    edge.supplier.script(model.routes[0]!, stream({ contents: ['a', 'b'], usage: usageOf(3, 2) }));
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id, { stream: true }) });
+    expect(response.status).toBe(200);
+    const reading = response.text();
+    const early = await Promise.race([reading.then(() => 'done'), new Promise((r) => setTimeout(() => r('waiting'), 100))]);
+    expect(early).toBe('waiting');
+    storeGate.resolve();
+    expect(await reading).toContain('data: [DONE]');
+    await edge.settle();
+  });
+
+  it('ends the answer at once when durableAnswers is off', async () => {
+    const storeGate = deferred();
+    const { edge, key, model } = await scenario({ edge: { storeGate, durableAnswers: false } });
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(3, 2) }));
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+    expect(await readWithin(response, 1_000)).toBe('done');
+    storeGate.resolve();
+    await edge.settle();
   });
 });

@@ -11,6 +11,7 @@ import { createUsageOutbox } from '../../../edge/usage-outbox.ts';
 import type { ManifestPayload } from '../../../shared/manifest.ts';
 import type { UsageEvent } from '../../../shared/usage.ts';
 import { createClock, type TestClock } from './clock.ts';
+import type { Deferred } from './deferred.ts';
 import { createExecutionContext } from './execution-context.ts';
 import { createFakeAllowances, type FakeAllowances } from './fake-allowances.ts';
 import { createFakeControlPlane, type FakeControlPlane } from './fake-control-plane.ts';
@@ -28,6 +29,10 @@ export interface TestEdgeOptions {
   region?: EdgeDeps['region'];
   /** Consecutive supplier faults that open an endpoint's breaker (default 3). */
   breakerThreshold?: number;
+  /** While set, the outbox does not say an event is stored until it resolves (a slow disk). */
+  storeGate?: Deferred<void>;
+  /** EdgeDeps.durableAnswers (default true). */
+  durableAnswers?: boolean;
 }
 
 export interface SendOptions {
@@ -74,13 +79,15 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
   const logs: TestEdge['logs'] = [];
   const contexts: ReturnType<typeof createExecutionContext>[] = [];
 
-  const outbox = createUsageOutbox({
+  const memory = createUsageOutbox({
     deliver: async (events) => {
       deliveredBatches.push(structuredClone(events));
     },
     batchWindowMs: 1,
     maxQueued: 1000,
   });
+  const gate = options.storeGate;
+  const outbox: typeof memory = gate ? { ...memory, record: (event, waitUntil) => memory.record(event, waitUntil).then(async (r) => (await gate.promise, r)) } : memory;
   const manifest = createManifestStore({
     fetchManifest: controlPlane.fetchManifest,
     publicKeys: signer.publicKeys,
@@ -101,6 +108,7 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
     nowMs: clock.nowMs,
     maxRequestBytes: options.maxRequestBytes ?? 64 * 1024,
     upstreamFirstByteTimeoutMs: options.upstreamFirstByteTimeoutMs ?? 1_000,
+    ...(options.durableAnswers === undefined ? {} : { durableAnswers: options.durableAnswers }),
     log: (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
   });
 
