@@ -6,7 +6,7 @@
 // 2. The cold path, paid by a request whose scope holds no lease with room: one call to the real
 //    control plane over loopback HTTP (node token, zod, one PostgreSQL transaction per scope).
 //    Reported as p50/p99 of the admission's wall time, one scope at a time and in bursts.
-// Creates its own database on the local PostgreSQL and drops it at the end (also on Ctrl-C).
+// Creates its own database on the local PostgreSQL and drops it at the end (scratch-database.ts).
 //
 // Settings: BENCH_DATABASE_URL (admin URL; default TEST_DATABASE_URL or postgres@127.0.0.1:5432),
 // BENCH_ADMISSION_FAST (requests on the fast path, 200000), BENCH_ADMISSION_COLD (keys for the
@@ -16,54 +16,27 @@ import { serve } from '@hono/node-server';
 import { exportJWK, generateKeyPair } from 'jose';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { AllowanceScope } from '../shared/allowance.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { signNodeToken } from '../shared/node-token.ts';
 import { createControlPlaneApp } from '../control-plane/app.ts';
-import { openDatabase, type Database } from '../control-plane/db.ts';
 import { creditAdjustment } from '../control-plane/ledger.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { createManifestPublisher } from '../control-plane/manifest/publisher.ts';
-import { migrate } from '../control-plane/migrate.ts';
 import { createAllowances, type Allowances } from '../edge/allowances.ts';
+import { withScratchDatabase } from './scratch-database.ts';
 import { AllowanceAnswer, type AllowanceSync } from '../shared/allowance.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const FAST = env('BENCH_ADMISSION_FAST', 200_000);
 const COLD = env('BENCH_ADMISSION_COLD', 300);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 const NODE_ID = 'bench-node';
-
-async function onAdmin(sql: string): Promise<void> {
-  const admin = await openDatabase({ url: ADMIN_URL, maxConnections: 1 });
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.close();
-  }
-}
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const noWait = () => {};
 
 async function main(): Promise<void> {
-  const name = `taas_bench_admission_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  await onAdmin(`CREATE DATABASE ${name}`);
-  let db: Database | undefined;
-  let server: ReturnType<typeof serve> | undefined;
-  const drop = async () => {
-    server?.close();
-    await db?.close();
-    await onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  };
-  process.once('SIGINT', () => void drop().finally(() => process.exit(130)));
-  try {
-    db = await openDatabase({ url: url.toString(), maxConnections: 8 });
-    await migrate(db, { dir: MIGRATIONS_DIR });
+  await withScratchDatabase('admission', { maxConnections: 8 }, async (db, onCleanup) => {
     const node = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const orgId = uuidv7();
     const keyIds = Array.from({ length: COLD + 1 }, () => uuidv7());
@@ -83,7 +56,8 @@ async function main(): Promise<void> {
     const manifest = createManifestPublisher({ db, signingKey: { kid: 'bench', privateKey: signing.privateKey }, ttlSeconds: 600, nowSeconds: () => Math.floor(Date.now() / 1000) });
     const app = createControlPlaneApp({ db, manifest, now: () => new Date(), log: silentLogger });
     const port = await new Promise<number>((resolve) => {
-      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(info.port));
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(info.port));
+      onCleanup(() => server.close());
     });
     const sync = async (body: AllowanceSync) => {
       const token = await signNodeToken(NODE_ID, node.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) });
@@ -157,9 +131,7 @@ async function main(): Promise<void> {
         `bursts of 50 new keys p50 ${percentile(burst, 50).toFixed(2)} ms, p99 ${percentile(burst, 99).toFixed(2)} ms\n`,
     );
     await allowances.flush();
-  } finally {
-    await drop();
-  }
+  });
 }
 
 await main();

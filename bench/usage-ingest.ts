@@ -11,17 +11,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import { uuidv7 } from '../shared/ids.ts';
 import { signNodeToken } from '../shared/node-token.ts';
 import type { UsageEvent } from '../shared/usage.ts';
 import { createControlPlaneApp } from '../control-plane/app.ts';
-import { openDatabase, type Database } from '../control-plane/db.ts';
+import type { Database } from '../control-plane/db.ts';
 import { silentLogger } from '../control-plane/log.ts';
 import { createManifestPublisher } from '../control-plane/manifest/publisher.ts';
-import { migrate } from '../control-plane/migrate.ts';
 import { ingestUsage } from '../control-plane/usage-ingest.ts';
+import { withScratchDatabase } from './scratch-database.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SECONDS = env('BENCH_INGEST_SECONDS', 10);
@@ -30,22 +29,11 @@ const BATCH = env('BENCH_INGEST_BATCH', 1000);
 const ORGS = env('BENCH_INGEST_ORGS', 20);
 const KEYS_PER_ORG = env('BENCH_INGEST_KEYS_PER_ORG', 10);
 const MODELS = env('BENCH_INGEST_MODELS', 8);
-const ADMIN_URL = process.env.BENCH_DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 const NODE_ID = 'bench-node';
 
 interface World {
   keys: { id: string; orgId: string }[];
   models: string[];
-}
-
-async function onAdmin(sql: string): Promise<void> {
-  const admin = await openDatabase({ url: ADMIN_URL, maxConnections: 1 });
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.close();
-  }
 }
 
 async function seed(db: Database, publicJwk: object): Promise<World> {
@@ -166,25 +154,12 @@ async function check(db: Database): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const name = `taas_bench_ingest_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  await onAdmin(`CREATE DATABASE ${name}`);
-  let db: Database | undefined;
-  const drop = async () => {
-    await db?.close();
-    await onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  };
-  process.once('SIGINT', () => void drop().finally(() => process.exit(130)));
-  try {
-    db = await openDatabase({ url: url.toString(), maxConnections: POSTERS + 2 });
-    await migrate(db, { dir: MIGRATIONS_DIR });
+  await withScratchDatabase('ingest', { maxConnections: POSTERS + 2 }, async (db) => {
     const node = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const world = await seed(db, await exportJWK(node.publicKey));
     const signing = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
     const manifest = createManifestPublisher({ db, signingKey: { kid: 'bench', privateKey: signing.privateKey }, ttlSeconds: 600, nowSeconds: () => Math.floor(Date.now() / 1000) });
     const app = createControlPlaneApp({ db, manifest, now: () => new Date(), log: silentLogger });
-    const database = db;
 
     process.stdout.write(
       `usage ingest bench: ${cpus()[0]?.model ?? 'cpu'} × ${availableParallelism()}, Node ${process.version}, PostgreSQL ${(await db.query('SHOW server_version')).rows[0]!.server_version} via the db bridge\n` +
@@ -208,7 +183,7 @@ async function main(): Promise<void> {
     const direct = await phase('ingest function, new events', async () => {
       const batch = take();
       stored.push(batch);
-      return (await ingestUsage(database, NODE_ID, batch, { log: silentLogger })).accepted;
+      return (await ingestUsage(db, NODE_ID, batch, { log: silentLogger })).accepted;
     }, BATCH);
 
     const bodies = Array.from({ length: Math.ceil((direct.events / BATCH) * 1.5) + POSTERS }, () => {
@@ -229,13 +204,11 @@ async function main(): Promise<void> {
     }, BATCH);
 
     let replay = 0;
-    const replays = await phase('ingest function, replays only', async () => (await ingestUsage(database, NODE_ID, stored[replay++ % stored.length]!, { log: silentLogger })).accepted, BATCH);
+    const replays = await phase('ingest function, replays only', async () => (await ingestUsage(db, NODE_ID, stored[replay++ % stored.length]!, { log: silentLogger })).accepted, BATCH);
 
     for (const r of [direct, http, replays]) process.stdout.write(`${report(r)}\n`);
     process.stdout.write(`${await check(db)}\n`);
-  } finally {
-    await drop();
-  }
+  });
 }
 
 await main();

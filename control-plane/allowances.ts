@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatUsd } from '../shared/money.ts';
 import type { AcquireAnswer, AllowanceAnswer, AllowanceScope, AllowanceSync, Demand, DenialReason } from '../shared/allowance.ts';
-import { AllowanceSync as AllowanceSyncSchema, scopeKey } from '../shared/allowance.ts';
+import { AllowanceSync as AllowanceSyncSchema, grantSize, scopeKey } from '../shared/allowance.ts';
 import type { Database, Queryable } from './db.ts';
 import {
   extendLeases,
@@ -35,8 +35,6 @@ import {
 export const LEASE_ADMIT_MS = 20_000;
 /** Expiry after a grant or an extension: past it, a lease nobody closed holds nothing. */
 export const LEASE_HOLD_MS = 30_000;
-const PREFETCH_SHARE = 8;
-const SCARCE_REQUESTS = 16;
 /** An edge clock further off than this is ignored for picking periods and windows. */
 const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 const RATE_WINDOW_MS = 60_000;
@@ -57,17 +55,6 @@ export function periodBounds(period: BudgetPeriod | null, atMs: number): { start
 export function rateWindow(atMs: number): { start: Date; end: Date } {
   const start = atMs - (atMs % RATE_WINDOW_MS);
   return { start: new Date(start), end: new Date(start + RATE_WINDOW_MS) };
-}
-
-/**
- * What one dimension may be granted, or null when not even one waiting request fits. When little
- * is left (less than SCARCE_REQUESTS requests' worth) there is no prefetch at all: the rest goes
- * only to requests that are waiting, so no edge holds an unused slice while another answers 402.
- */
-export function grantSize(free: number, d: Demand): number | null {
-  if (free <= 0 || free < d.need) return null;
-  if (free < SCARCE_REQUESTS * Math.max(d.need, 1)) return Math.min(free, d.demand);
-  return Math.min(free, d.demand + Math.min(d.prefetch, Math.floor(free / PREFETCH_SHARE)));
 }
 
 function denied(reason: DenialReason, message: string, retryAfterMs: number | null = null, rate: RateInfo | null = null): AcquireAnswer {

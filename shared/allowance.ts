@@ -37,6 +37,23 @@ const Count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const Demand = z.object({ need: Count, demand: Count, prefetch: Count });
 export type Demand = z.infer<typeof Demand>;
 
+/** A grant takes at most this share of what is free beyond the demand as a buffer for later requests. */
+const PREFETCH_SHARE = 8;
+/** Below this many requests' worth left, no buffer at all: the rest goes only to waiting requests. */
+const SCARCE_REQUESTS = 16;
+
+/**
+ * What one dimension of a scope may be granted from `free`, or null when not even one waiting
+ * request fits: the waiting demand first, plus at most an eighth of what is free as a buffer; once
+ * less than SCARCE_REQUESTS requests' worth is left, no buffer, so no edge holds an unused slice
+ * while another answers 402. The control plane decides with it (control-plane/allowances.ts).
+ */
+export function grantSize(free: number, d: Demand): number | null {
+  if (free <= 0 || free < d.need) return null;
+  if (free < SCARCE_REQUESTS * Math.max(d.need, 1)) return Math.min(free, d.demand);
+  return Math.min(free, d.demand + Math.min(d.prefetch, Math.floor(free / PREFETCH_SHARE)));
+}
+
 export const MAX_ACQUIRE = 200;
 export const MAX_LEASE_UPDATES = 2000;
 

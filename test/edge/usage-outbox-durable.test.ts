@@ -3,36 +3,14 @@
 // keep events in memory and retry, and refusals at the bound are loud.
 import { env, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../shared/ids.ts';
-import type { UsageEvent } from '../../shared/usage.ts';
 import { durableUsageOutbox, type OutboxNamespace, type OutboxState } from '../../edge/usage-outbox.ts';
 import type { AppendAnswer } from '../../edge/usage-outbox-store.ts';
 import { createClock } from './support/clock.ts';
 import { deferred } from './support/deferred.ts';
+import { usageEvent } from './support/usage-events.ts';
 
 const real = (env as unknown as { USAGE_OUTBOX: DurableObjectNamespace }).USAGE_OUTBOX;
 
-let sequence = 0;
-function event(): UsageEvent {
-  sequence++;
-  return {
-    id: uuidv7(),
-    request_id: `req_${sequence}`,
-    key_id: uuidv7(),
-    org_id: uuidv7(),
-    user_id: null,
-    model: 'm',
-    supplier_id: 's',
-    region: 'EU',
-    endpoint: '/v1/chat/completions',
-    status: 200,
-    input_tokens: 1,
-    output_tokens: 1,
-    estimated: false,
-    started_at: new Date(0).toISOString(),
-    latency_ms: 1,
-  };
-}
 
 /** The waitUntil of many requests at once: how many promises were handed over, and waiting for them. */
 function requests() {
@@ -103,7 +81,7 @@ describe('durable usage outbox (request side)', () => {
   it('has the event stored in the node object by the time the waitUntil of its request settles', async () => {
     const { outbox, name } = outboxOn(real);
     const ctx = requests();
-    const outcome = outbox.record(event(), ctx.waitUntil);
+    const outcome = outbox.record(usageEvent(), ctx.waitUntil);
     await ctx.settle();
     expect(await outcome).toBe('stored');
     expect(await statusOf(name)).toEqual({ pending: 1, max: 1_000_000, full: false });
@@ -117,12 +95,12 @@ describe('durable usage outbox (request side)', () => {
     const { outbox, name } = outboxOn(namespace);
     const ctx = requests();
 
-    const outcomes = [outbox.record(event(), ctx.waitUntil)];
+    const outcomes = [outbox.record(usageEvent(), ctx.waitUntil)];
     await firstCall;
-    for (let i = 0; i < 10; i++) outcomes.push(outbox.record(event(), ctx.waitUntil));
+    for (let i = 0; i < 10; i++) outcomes.push(outbox.record(usageEvent(), ctx.waitUntil));
     hold.resolve();
     await ctx.settle();
-    for (let i = 0; i < 30; i++) outcomes.push(outbox.record(event(), ctx.waitUntil));
+    for (let i = 0; i < 30; i++) outcomes.push(outbox.record(usageEvent(), ctx.waitUntil));
     await ctx.settle();
 
     expect(appends).toEqual([1, 10, 30]);
@@ -137,11 +115,11 @@ describe('durable usage outbox (request side)', () => {
     const { namespace, appends, firstCall } = watched({ hold: hold.promise });
     const { outbox, clock, name } = outboxOn(namespace);
     const ctx = requests();
-    outbox.record(event(), ctx.waitUntil);
+    outbox.record(usageEvent(), ctx.waitUntil);
     await firstCall;
-    outbox.record(event(), ctx.waitUntil);
+    outbox.record(usageEvent(), ctx.waitUntil);
     clock.advance(1500);
-    outbox.record(event(), ctx.waitUntil);
+    outbox.record(usageEvent(), ctx.waitUntil);
     expect(ctx.count()).toBe(3 + 2);
     hold.resolve();
     await ctx.settle();
@@ -153,8 +131,8 @@ describe('durable usage outbox (request side)', () => {
     const { namespace, appends } = watched({ fail: 2 });
     const { outbox, name, logs } = outboxOn(namespace);
     const ctx = requests();
-    outbox.record(event(), ctx.waitUntil);
-    outbox.record(event(), ctx.waitUntil);
+    outbox.record(usageEvent(), ctx.waitUntil);
+    outbox.record(usageEvent(), ctx.waitUntil);
     await ctx.settle();
     expect(appends).toEqual([2]);
     expect(logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['usage outbox did not take events: held in memory', 'usage outbox did not take events: held in memory']);
@@ -176,7 +154,7 @@ describe('durable usage outbox (request side)', () => {
     };
     const { outbox, clock, logs } = outboxOn(fake);
     const ctx = requests();
-    const refused = event();
+    const refused = usageEvent();
     answer = { stored: 0, refused: [refused.id], pending: 1000, max: 1000, full: true };
     expect(await outbox.record(refused, ctx.waitUntil)).toBe('refused');
     await ctx.settle();
@@ -195,7 +173,7 @@ describe('durable usage outbox (request side)', () => {
   it('flush waits until every recorded event is stored', async () => {
     const { outbox, name } = outboxOn(real);
     const ctx = requests();
-    for (let i = 0; i < 5; i++) outbox.record(event(), ctx.waitUntil);
+    for (let i = 0; i < 5; i++) outbox.record(usageEvent(), ctx.waitUntil);
     await outbox.flush();
     expect((await statusOf(name)).pending).toBe(5);
     await ctx.settle();

@@ -3,35 +3,13 @@
 // bound, and a new instance over the same storage (a restarted edge process).
 import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it, vi } from 'vitest';
-import { uuidv7 } from '../../shared/ids.ts';
 import { MAX_USAGE_BATCH, type UsageEvent } from '../../shared/usage.ts';
 import { createOutboxStore, MAX_RETRY_MS, retryDelayMs, type OutboxStore, type OutboxStoreOptions } from '../../edge/usage-outbox-store.ts';
 import { createClock, type TestClock } from './support/clock.ts';
+import { usageEvent } from './support/usage-events.ts';
 
 const namespace = (env as unknown as { USAGE_OUTBOX: DurableObjectNamespace }).USAGE_OUTBOX;
 
-let sequence = 0;
-function event(overrides: Partial<UsageEvent> = {}): UsageEvent {
-  sequence++;
-  return {
-    id: uuidv7(),
-    request_id: `req_${sequence}`,
-    key_id: uuidv7(),
-    org_id: uuidv7(),
-    user_id: null,
-    model: 'm',
-    supplier_id: 's',
-    region: 'EU',
-    endpoint: '/v1/chat/completions',
-    status: 200,
-    input_tokens: 10,
-    output_tokens: 20,
-    estimated: false,
-    started_at: new Date(Date.UTC(2031, 0, 15, 12, 0, 0, sequence)).toISOString(),
-    latency_ms: 5,
-    ...overrides,
-  };
-}
 
 /**
  * The control plane's usage endpoint as the outbox sees it: idempotent by id like the real one,
@@ -99,7 +77,7 @@ function harness(overrides: Partial<OutboxStoreOptions> = {}) {
 describe('durable usage outbox store', () => {
   it('stores appended events once by id, counts them, and schedules a delivery', async () => {
     const { clock, withStore } = harness();
-    const events = [event(), event(), event()];
+    const events = [usageEvent(), usageEvent(), usageEvent()];
     await withStore(async (store, storage) => {
       expect(await store.append(events)).toMatchObject({ stored: 3, refused: [], pending: 3, full: false });
       // A retried append (an answer lost on the way back) stores nothing twice.
@@ -110,7 +88,7 @@ describe('durable usage outbox store', () => {
 
   it('delivers oldest first in batches of at most MAX_USAGE_BATCH and deletes only what was taken', async () => {
     const { cp, withStore } = harness({ maxEvents: 5000 });
-    const events = Array.from({ length: 2500 }, () => event());
+    const events = Array.from({ length: 2500 }, () => usageEvent());
     await withStore(async (store) => {
       for (let i = 0; i < events.length; i += 500) await store.append(events.slice(i, i + 500));
       expect(await store.deliver()).toMatchObject({ outcome: 'drained', delivered: 2500, dropped: 0, pending: 0 });
@@ -121,7 +99,7 @@ describe('durable usage outbox store', () => {
 
   it('keeps every event while the control plane is unreachable or answers 503, backing off up to 60 s, then delivers each once', async () => {
     const { clock, cp, logs, withStore } = harness();
-    const events = [event(), event()];
+    const events = [usageEvent(), usageEvent()];
     const delays: number[] = [];
     await withStore(async (store, storage) => {
       await store.append(events);
@@ -146,7 +124,7 @@ describe('durable usage outbox store', () => {
 
   it('replays an event byte-identical after an answer was lost, and the control plane counts it once', async () => {
     const { cp, withStore } = harness();
-    const events = [event(), event(), event()];
+    const events = [usageEvent(), usageEvent(), usageEvent()];
     await withStore(async (store) => {
       await store.append(events);
       // Taken by the control plane each time, but the edge never hears it (one to five replays).
@@ -161,7 +139,7 @@ describe('durable usage outbox store', () => {
 
   it('drops events the control plane rejects, logging their metadata only', async () => {
     const { cp, logs, withStore } = harness();
-    const [good, bad] = [event(), event()];
+    const [good, bad] = [usageEvent(), usageEvent()];
     cp.reject([bad!.id]);
     await withStore(async (store) => {
       await store.append([good!, bad!]);
@@ -175,7 +153,7 @@ describe('durable usage outbox store', () => {
 
   it('splits a refused batch until the malformed event is alone, drops it loudly and delivers the rest', async () => {
     const { cp, logs, withStore } = harness();
-    const events = Array.from({ length: 40 }, () => event());
+    const events = Array.from({ length: 40 }, () => usageEvent());
     cp.refuse([events[27]!.id]);
     await withStore(async (store) => {
       await store.append(events);
@@ -191,9 +169,9 @@ describe('durable usage outbox store', () => {
     const { cp, withStore } = harness({ maxEvents: 200 });
     cp.set('down');
     await withStore(async (store) => {
-      expect(await store.append(Array.from({ length: 197 }, () => event()))).toMatchObject({ pending: 197, full: false });
-      expect(await store.append([event()])).toMatchObject({ pending: 198, full: true });
-      const over = [event(), event(), event()];
+      expect(await store.append(Array.from({ length: 197 }, () => usageEvent()))).toMatchObject({ pending: 197, full: false });
+      expect(await store.append([usageEvent()])).toMatchObject({ pending: 198, full: true });
+      const over = [usageEvent(), usageEvent(), usageEvent()];
       const answer = await store.append(over);
       expect(answer).toMatchObject({ stored: 2, pending: 200, full: true });
       expect(answer.refused).toEqual([over[2]!.id]);
@@ -207,7 +185,7 @@ describe('durable usage outbox store', () => {
 
   it('a new instance over the same storage (a restarted process) finds and delivers what the old one held', async () => {
     const { cp, withStore } = harness();
-    const events = Array.from({ length: 30 }, () => event());
+    const events = Array.from({ length: 30 }, () => usageEvent());
     cp.set('down');
     await withStore(async (store) => {
       await store.append(events);
@@ -230,7 +208,7 @@ describe('UsageOutboxObject (the Durable Object class)', () => {
     // A fresh stub each time: abortAllDurableObjects() breaks the old ones.
     const call = async (path: string, init?: RequestInit) => (await namespace.get(id).fetch(`https://usage-outbox${path}`, init)).json();
     const alarmOf = () => runInDurableObject(namespace.get(id), (_i, state) => state.storage.getAlarm());
-    const events = [event(), event()];
+    const events = [usageEvent(), usageEvent()];
     expect(await call('/append', { method: 'POST', body: JSON.stringify(events) })).toMatchObject({ stored: 2, pending: 2 });
     expect(await alarmOf()).not.toBeNull();
 

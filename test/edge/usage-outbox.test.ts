@@ -1,28 +1,9 @@
 // The usage outbox on its own: batching, keeping events across failed deliveries, the bound.
 import { describe, expect, it } from 'vitest';
-import { uuidv7 } from '../../shared/ids.ts';
 import type { UsageEvent } from '../../shared/usage.ts';
 import { createUsageOutbox } from '../../edge/usage-outbox.ts';
+import { usageEvent } from './support/usage-events.ts';
 
-function event(): UsageEvent {
-  return {
-    id: uuidv7(),
-    request_id: 'req_1',
-    key_id: uuidv7(),
-    org_id: uuidv7(),
-    user_id: null,
-    model: 'm',
-    supplier_id: 's',
-    region: 'EU',
-    endpoint: '/v1/chat/completions',
-    status: 200,
-    input_tokens: 1,
-    output_tokens: 1,
-    estimated: false,
-    started_at: new Date(0).toISOString(),
-    latency_ms: 1,
-  };
-}
 
 function collector() {
   const pending: Promise<unknown>[] = [];
@@ -34,7 +15,7 @@ describe('usage outbox', () => {
     const batches: UsageEvent[][] = [];
     const outbox = createUsageOutbox({ deliver: async (events) => void batches.push(events), batchWindowMs: 5, maxQueued: 100 });
     const ctx = collector();
-    const events = [event(), event(), event()];
+    const events = [usageEvent(), usageEvent(), usageEvent()];
     for (const e of events) outbox.record(e, ctx.waitUntil);
     await ctx.settle();
     expect(batches).toHaveLength(1);
@@ -56,7 +37,7 @@ describe('usage outbox', () => {
       sleep: async (ms) => void sleeps.push(ms),
     });
     const ctx = collector();
-    const first = event();
+    const first = usageEvent();
     outbox.record(first, ctx.waitUntil);
     await ctx.settle();
     expect(delivered).toEqual([]);
@@ -65,7 +46,7 @@ describe('usage outbox', () => {
     expect(sleeps).toEqual([...sleeps].sort((a, b) => a - b));
 
     down = false;
-    const second = event();
+    const second = usageEvent();
     outbox.record(second, ctx.waitUntil);
     await ctx.settle();
     expect(delivered).toEqual([first.id, second.id]);
@@ -85,7 +66,7 @@ describe('usage outbox', () => {
       sleep: async () => {},
     });
     const ctx = collector();
-    const events = [event(), event(), event()];
+    const events = [usageEvent(), usageEvent(), usageEvent()];
     for (const e of events) outbox.record(e, ctx.waitUntil);
     expect(outbox.pending()).toBe(2);
     await ctx.settle();

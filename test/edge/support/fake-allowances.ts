@@ -1,10 +1,10 @@
 // The control plane's allowance endpoint as edge tests see it: grants from in-memory limits with
-// the same rule as control-plane/allowances.ts (what waits, plus at most an eighth of the rest),
-// spending what the edge reports when it closes a lease. By default every org holds $1,000,000, so
+// the control plane's own rule (shared/allowance.ts grantSize), spending what the edge reports
+// when it closes a lease. By default every org holds $1,000,000, so
 // tests about something else are never refused.
 
 import type { AcquireAnswer, AllowanceAnswer, AllowanceSync } from '../../../shared/allowance.ts';
-import { AllowanceSync as AllowanceSyncSchema, scopeKey } from '../../../shared/allowance.ts';
+import { AllowanceSync as AllowanceSyncSchema, grantSize, scopeKey } from '../../../shared/allowance.ts';
 
 interface Granted {
   scope: string;
@@ -28,9 +28,6 @@ export interface FakeAllowances {
   /** Money settled in closed leases, per scope key. */
   spent: (scope: string) => number;
 }
-
-const grantSize = (free: number, d: { need: number; demand: number; prefetch: number }) =>
-  free <= 0 || free < d.need ? null : Math.min(free, d.demand + Math.min(d.prefetch, Math.floor(free / 8)));
 
 export function createFakeAllowances(options: { nowMs: () => number; windowEndMs?: () => number }): FakeAllowances {
   const wallets = new Map<string, number>();
