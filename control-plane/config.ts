@@ -3,6 +3,7 @@
 
 import type { JWK } from 'jose';
 import type { StripeSettings } from './billing/stripe-gateway.ts';
+import { DEFAULT_SHARD_KEYS } from '../shared/manifest-shards.ts';
 
 export interface ControlPlaneConfig {
   host: string;
@@ -19,6 +20,8 @@ export interface ControlPlaneConfig {
   manifestSigningJwk: JWK & { kid: string };
   /** Hard expiry of a manifest: an edge cut off from the control plane serves this long, then 503. */
   manifestTtlSeconds: number;
+  /** A snapshot with more keys than this carries them in shards of this many (shared/manifest-shards.ts). */
+  manifestShardKeys: number;
   bootstrapOwnerEmail: string;
   /** Key-encryption keys for provider credentials; null when CREDENTIAL_KEKS is unset (credential routes then refuse). Never logged. */
   credentialKeys: CredentialKeyConfig | null;
@@ -116,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ControlPlaneCo
     pgliteDataDir: env.PGLITE_DATA_DIR || '.taas/pgdata',
     manifestSigningJwk: signingJwk(env.MANIFEST_SIGNING_KEY),
     manifestTtlSeconds: integer(env, 'MANIFEST_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+    manifestShardKeys: integer(env, 'MANIFEST_SHARD_KEYS', DEFAULT_SHARD_KEYS, 1, 50_000),
     bootstrapOwnerEmail: env.BOOTSTRAP_OWNER_EMAIL || 'owner@localhost',
     credentialKeys: loadCredentialKeys(env),
     oauthRefreshLeadSeconds,

@@ -48,6 +48,7 @@ export async function startControlPlane(config: ControlPlaneConfig, deps: { log:
       db,
       signingKey,
       ttlSeconds: config.manifestTtlSeconds,
+      shardKeys: config.manifestShardKeys,
       nowSeconds: () => Math.floor(now().getTime() / 1000),
     });
     const credentialKeys = config.credentialKeys ? await importKeyring(config.credentialKeys) : null;

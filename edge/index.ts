@@ -11,7 +11,7 @@ import { createCircuitBreaker } from './circuit-breaker.ts';
 import { EdgeConfigError, parseEdgeConfig } from './config.ts';
 import { createCredentialStore } from './credential-store.ts';
 import { fetchSealedCredentials } from './credential-fetch.ts';
-import { fetchManifest } from './manifest-fetch.ts';
+import { fetchManifest, fetchManifestShard } from './manifest-fetch.ts';
 import { vaultPersistence } from './manifest-persistence.ts';
 import { createManifestStore } from './manifest-store.ts';
 import { createNodeIdentity } from './node-identity.ts';
@@ -56,6 +56,7 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
     sessions: createStickySessions({ nowMs }),
     manifest: createManifestStore({
       fetchManifest: (etag, request) => fetchManifest(config.controlPlaneUrl, identity, etag, request),
+      fetchShard: (sha256) => fetchManifestShard(config.controlPlaneUrl, identity, sha256),
       // Long-poll: the control plane answers as soon as the version moves (manifest-store.ts).
       watch: { waitSeconds: MANIFEST_WAIT_SECONDS, retryMs: 1000 },
       ...(env.MANIFEST_VAULT ? { persistence: vaultPersistence(env.MANIFEST_VAULT as DurableObjectNamespace, config.nodeId) } : {}),

@@ -14,10 +14,17 @@ export function vaultPersistence(namespace: DurableObjectNamespace, nodeId: stri
   }
   return {
     async load() {
-      return (await (await call('GET', '/chain')).json()) as string[] | null;
+      const { docs } = (await (await call('GET', '/chain')).json()) as { docs: number };
+      return docs === 0 ? null : { length: docs, read: async (i) => (await call('GET', `/doc/${i}`)).text() };
     },
-    async replace(snapshot) {
+    async begin(snapshot) {
       await (await call('PUT', '/snapshot', snapshot)).body?.cancel();
+    },
+    async addShard(shard) {
+      await (await call('POST', '/shard', shard)).body?.cancel();
+    },
+    async commit() {
+      await (await call('POST', '/commit')).body?.cancel();
     },
     async append(delta) {
       await (await call('POST', '/delta', delta)).body?.cancel();

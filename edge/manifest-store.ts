@@ -11,7 +11,7 @@
 
 import type { CryptoKey } from 'jose';
 import { DEFAULT_MAX_MANIFEST_BYTES, type ManifestPayload } from '../shared/manifest.ts';
-import { acceptSigned, chainWantsSnapshot, replayChain, type HeldManifest } from './manifest-chain.ts';
+import { acceptSigned, chainWantsSnapshot, replayChain, type HeldManifest, type PersistedChain, type ShardSource } from './manifest-chain.ts';
 
 export type ManifestFetchResult = { status: 'not_modified' } | { status: 'ok'; jws: string; etag: string | null };
 
@@ -21,16 +21,24 @@ export interface ManifestFetchRequest {
   waitSeconds: number;
 }
 
-/** The last verified manifest as signed bytes, kept across restarts of the edge process. */
+/**
+ * The last verified manifest as signed bytes, kept across restarts of the edge process: the
+ * snapshot, its key shards, then the deltas applied since. A new snapshot is staged document by
+ * document (no need to hold all its shards at once) and replaces the old chain only on commit.
+ */
 export interface ManifestPersistence {
-  load(): Promise<string[] | null>;
-  replace(snapshot: string): Promise<void>;
+  load(): Promise<PersistedChain | null>;
+  begin(snapshot: string): Promise<void>;
+  addShard(shard: string): Promise<void>;
+  commit(): Promise<void>;
   append(delta: string): Promise<void>;
 }
 
 export interface ManifestStoreOptions {
   /** One GET of the manifest; throws on network errors and unexpected statuses. */
   fetchManifest: (etag: string | null, request?: ManifestFetchRequest) => Promise<ManifestFetchResult>;
+  /** One key shard by its digest (manifest-shards.ts); throws on network errors and unexpected statuses. */
+  fetchShard?: (sha256: string) => Promise<string>;
   publicKeys: Readonly<Record<string, CryptoKey>>;
   nowMs: () => number;
   refreshMs: number;
@@ -80,9 +88,21 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     log(held ? 'manifest restored from edge storage' : 'persisted manifest refused', held ? { version: held.manifest.version } : {});
   }
 
-  function persist(accepted: HeldManifest, jws: string): Promise<void> | undefined {
-    const saving = accepted.chain.deltas === 0 ? options.persistence?.replace(jws) : options.persistence?.append(jws);
-    return saving?.catch((err: unknown) => log('manifest persist failed', { error: String(err) }));
+  const persistFailed = (err: unknown) => log('manifest persist failed', { error: String(err) });
+
+  /** Shards from the control plane; each verified document is staged in the vault as it passes. */
+  function shardSource(staged: { ok: boolean }): ShardSource {
+    const persistence = options.persistence;
+    return {
+      read: (ref) => (options.fetchShard ? options.fetchShard(ref.sha256) : Promise.reject(new Error('no shard source'))),
+      keep: async (doc, index) => {
+        if (!persistence || !staged.ok) return;
+        await (index === 0 ? persistence.begin(doc) : persistence.addShard(doc)).catch((err: unknown) => {
+          staged.ok = false;
+          persistFailed(err);
+        });
+      },
+    };
   }
 
   /** One fetch; true when the control plane answered (200 or 304). */
@@ -104,16 +124,19 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     if (result.status === 'not_modified') return true;
     // Another fetch moved the held version meanwhile: this answer was for an older base.
     if (base && held?.manifest !== base) return true;
-    const accepted = await acceptSigned(result.jws, held, chainOptions());
+    const staged = { ok: true };
+    const accepted = await acceptSigned(result.jws, held, chainOptions(), shardSource(staged));
     if (!accepted.ok) {
       log('manifest rejected', { reason: accepted.reason });
       if (accepted.reason === 'wrong_base') wantSnapshot = true;
-      return true;
+      // A shard that could not be fetched or did not match: try again after the retry pause.
+      return accepted.reason !== 'bad_shard';
     }
     held = accepted.held;
     etag = result.etag;
     wantSnapshot = false;
-    await persist(accepted.held, result.jws);
+    if (accepted.held.chain.deltas > 0) await options.persistence?.append(result.jws).catch(persistFailed);
+    else if (staged.ok) await options.persistence?.commit().catch(persistFailed);
     return true;
   }
 

@@ -10,7 +10,9 @@
 /** Values are split: Durable Object storage refuses values above 128 KiB. */
 const CHUNK_CHARS = 100_000;
 const META = 'meta';
+const PENDING = 'pending';
 
+/** A generation of documents: `docs[i]` is the chunk count of document i, stored as `gen:i:chunk`. */
 type Meta = { gen: number; docs: number[] };
 
 export class ManifestVault {
@@ -22,46 +24,64 @@ export class ManifestVault {
 
   async fetch(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
-    if (request.method === 'GET' && path === '/chain') return Response.json(await this.load());
-    if (request.method === 'PUT' && path === '/snapshot') return this.write(await request.text(), { fresh: true });
-    if (request.method === 'POST' && path === '/delta') return this.write(await request.text(), { fresh: false });
+    const doc = /^\/doc\/(\d{1,7})$/.exec(path);
+    if (request.method === 'GET' && path === '/chain') return Response.json({ docs: (await this.storage.get<Meta>(META))?.docs.length ?? 0 });
+    if (request.method === 'GET' && doc) return this.read(Number(doc[1]));
+    if (request.method === 'PUT' && path === '/snapshot') return this.begin(await request.text());
+    if (request.method === 'POST' && path === '/shard') return this.add(PENDING, await request.text());
+    if (request.method === 'POST' && path === '/commit') return this.commit();
+    if (request.method === 'POST' && path === '/delta') return this.add(META, await request.text());
     return new Response(null, { status: 404 });
   }
 
-  private async load(): Promise<string[] | null> {
+  private async read(index: number): Promise<Response> {
     const meta = await this.storage.get<Meta>(META);
-    if (!meta) return null;
-    const docs: string[] = [];
-    for (const [doc, chunks] of meta.docs.entries()) {
-      const keys = Array.from({ length: chunks }, (_, i) => `${meta.gen}:${doc}:${i}`);
-      const parts: string[] = [];
-      for (let i = 0; i < keys.length; i += 128) {
-        const got = await this.storage.get<string>(keys.slice(i, i + 128));
-        for (const key of keys.slice(i, i + 128)) parts.push(got.get(key) ?? '');
-      }
-      docs.push(parts.join(''));
+    const chunks = meta?.docs[index];
+    if (!meta || chunks === undefined) return new Response(null, { status: 404 });
+    const keys = Array.from({ length: chunks }, (_, i) => `${meta.gen}:${index}:${i}`);
+    const parts: string[] = [];
+    for (let i = 0; i < keys.length; i += 128) {
+      const got = await this.storage.get<string>(keys.slice(i, i + 128));
+      for (const key of keys.slice(i, i + 128)) parts.push(got.get(key) ?? '');
     }
-    return docs;
+    return new Response(parts.join(''));
   }
 
-  private async write(jws: string, options: { fresh: boolean }): Promise<Response> {
+  /** A new snapshot is staged in the next generation; the chain in use stays readable until commit. */
+  private async begin(snapshot: string): Promise<Response> {
+    const current = await this.storage.get<Meta>(META);
+    const gen = (current?.gen ?? 0) + 1;
+    await this.dropGeneration(gen);
+    await this.storage.put(PENDING, { gen, docs: [] } satisfies Meta);
+    return this.add(PENDING, snapshot);
+  }
+
+  private async commit(): Promise<Response> {
+    const pending = await this.storage.get<Meta>(PENDING);
+    if (!pending) return new Response(null, { status: 409 });
     const old = await this.storage.get<Meta>(META);
-    if (!options.fresh && !old) return new Response(null, { status: 409 });
-    const meta: Meta = options.fresh || !old ? { gen: (old?.gen ?? 0) + 1, docs: [] } : { gen: old.gen, docs: [...old.docs] };
+    await this.storage.put(META, pending);
+    await this.storage.delete(PENDING);
+    if (old) await this.dropGeneration(old.gen);
+    return new Response(null, { status: 204 });
+  }
+
+  /** Appends one document to a generation; its record is written last, so a crash mid-write leaves it as it was. */
+  private async add(record: typeof META | typeof PENDING, text: string): Promise<Response> {
+    const meta = await this.storage.get<Meta>(record);
+    if (!meta) return new Response(null, { status: 409 });
     const doc = meta.docs.length;
     const entries: Record<string, string> = {};
     let chunks = 0;
-    for (let at = 0; at < jws.length || chunks === 0; at += CHUNK_CHARS) entries[`${meta.gen}:${doc}:${chunks++}`] = jws.slice(at, at + CHUNK_CHARS);
+    for (let at = 0; at < text.length || chunks === 0; at += CHUNK_CHARS) entries[`${meta.gen}:${doc}:${chunks++}`] = text.slice(at, at + CHUNK_CHARS);
     const names = Object.keys(entries);
     for (let i = 0; i < names.length; i += 128) await this.storage.put(Object.fromEntries(names.slice(i, i + 128).map((k) => [k, entries[k]])));
-    meta.docs.push(chunks);
-    // The meta record is written last: a crash mid-write leaves the previous chain readable.
-    await this.storage.put(META, meta);
-    if (options.fresh && old) {
-      const stale = await this.storage.list({ prefix: `${old.gen}:` });
-      const staleKeys = [...stale.keys()];
-      for (let i = 0; i < staleKeys.length; i += 128) await this.storage.delete(staleKeys.slice(i, i + 128));
-    }
+    await this.storage.put(record, { gen: meta.gen, docs: [...meta.docs, chunks] } satisfies Meta);
     return new Response(null, { status: 204 });
+  }
+
+  private async dropGeneration(gen: number): Promise<void> {
+    const stale = [...(await this.storage.list({ prefix: `${gen}:` })).keys()];
+    for (let i = 0; i < stale.length; i += 128) await this.storage.delete(stale.slice(i, i + 128));
   }
 }

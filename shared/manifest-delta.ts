@@ -10,6 +10,7 @@ import {
   KeyEntry,
   MANIFEST_ALG,
   MANIFEST_FORMAT,
+  ManifestFormat,
   ModelEntry,
   OrgEntry,
   verifySignedJson,
@@ -21,7 +22,7 @@ import {
 export const MANIFEST_DELTA_TYP = 'taas-manifest-delta+jws';
 
 export const ManifestDeltaPayload = z.object({
-  format: z.literal(MANIFEST_FORMAT),
+  format: ManifestFormat,
   /** The version the delta applies to; an edge holding any other version refuses it. */
   from: z.number().int().positive(),
   /** The version the edge holds after applying it; equal to `from` for a pure expiry renewal. */
@@ -86,6 +87,8 @@ export function applyManifestDelta(base: ManifestPayload, delta: ManifestDeltaPa
     issued_at: delta.issued_at,
     expires_at: delta.expires_at,
     keys,
+    // The shards were folded into `keys` when the snapshot was loaded.
+    key_shards: base.key_shards,
     orgs: delta.orgs,
     models: delta.models,
   };

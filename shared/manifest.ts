@@ -8,8 +8,14 @@ import { z } from 'zod';
 export const MANIFEST_TYP = 'taas-manifest+jws';
 /** Pinned: the verifier accepts no other algorithm, so `none` and HMAC-with-the-public-key fail. */
 export const MANIFEST_ALG = 'EdDSA';
-export const MANIFEST_FORMAT = 1;
-/** Checked before any parsing. Snapshots are rare (start, long gaps); changes travel as deltas (manifest-delta.ts). */
+/** What the control plane writes. 2: snapshots may carry their keys in shards (manifest-shards.ts). */
+export const MANIFEST_FORMAT = 2;
+/** What an edge accepts: the format it writes and the one before, so edges can be upgraded first. */
+export const ManifestFormat = z.union([z.literal(1), z.literal(MANIFEST_FORMAT)]);
+/**
+ * Checked before any parsing. Snapshots are rare (start, long gaps) and carry many keys in shards,
+ * each checked against its own limit; changes travel as deltas (manifest-delta.ts).
+ */
 export const DEFAULT_MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export const Region = z.enum(['EU', 'US', 'APAC']);
@@ -92,13 +98,25 @@ export type ModelEntry = z.infer<typeof ModelEntry>;
 
 export const OrgEntry = z.object({ status: z.enum(['active', 'suspended']) });
 
+export const KeyShardRef = z.object({
+  /** SHA-256 of the shard's UTF-8 bytes, base64url: its address and its integrity check. */
+  sha256: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  keys: z.number().int().nonnegative(),
+});
+export type KeyShardRef = z.infer<typeof KeyShardRef>;
+
 export const ManifestPayload = z.object({
-  format: z.literal(MANIFEST_FORMAT),
+  format: ManifestFormat,
   version: z.number().int().positive(),
   issued_at: z.number().int(),
   expires_at: z.number().int(),
   /** Active keys only, indexed by the SHA-256 hex of the raw key; a revoked key is simply absent. */
   keys: z.record(z.string(), KeyEntry),
+  /**
+   * More keys, in shards fetched by digest (manifest-shards.ts). A verified manifest's `keys`
+   * holds them all only once every shard has been fetched and checked (edge/manifest-chain.ts).
+   */
+  key_shards: z.array(KeyShardRef).default([]),
   orgs: z.record(z.string(), OrgEntry),
   models: z.record(z.string(), ModelEntry),
 });

@@ -106,6 +106,7 @@ export async function buildManifest(
     issued_at: options.nowSeconds,
     expires_at: options.nowSeconds + options.ttlSeconds,
     keys: Object.fromEntries(keys.flatMap(keyEntries)),
+    key_shards: [],
     orgs: Object.fromEntries(orgs.map((o) => [o.id, { status: o.status }])),
     models,
   };

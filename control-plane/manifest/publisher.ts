@@ -3,6 +3,7 @@
 // costs a 304.
 
 import { signManifestDelta } from '../../shared/manifest-delta.ts';
+import { DEFAULT_SHARD_KEYS, encodeKeyShards } from '../../shared/manifest-shards.ts';
 import { signManifest, type SigningKey } from '../../shared/manifest.ts';
 import type { Database } from '../db.ts';
 import { pruneKeyChanges } from '../sql/manifest-changes.ts';
@@ -22,6 +23,8 @@ export interface SignedManifest {
   jws: string;
   /** Epoch seconds when a scheduled price version takes effect: prices in the manifest change then. */
   nextPriceChangeAt: number | null;
+  /** The snapshot's key shards by digest (empty when its keys are inline). */
+  shards: ReadonlyMap<string, string>;
 }
 
 /** What an edge holding `version` (signed at `issuedAt`) needs next. */
@@ -33,6 +36,8 @@ export interface ManifestPublisher {
   updateFor(held: { version: number; issuedAt: number }): Promise<ManifestUpdate>;
   /** Resolves once the version is above `version` or after `timeoutMs` (long-poll). */
   waitBeyond(version: number, timeoutMs: number): Promise<number>;
+  /** A key shard of the current or the previous snapshot, by digest; null when neither names it. */
+  shard(sha256: string): string | null;
 }
 
 export function createManifestPublisher(deps: {
@@ -40,8 +45,13 @@ export function createManifestPublisher(deps: {
   signingKey: SigningKey;
   ttlSeconds: number;
   nowSeconds: () => number;
+  /** A snapshot with more keys than this carries them in shards of this many. */
+  shardKeys?: number;
 }): ManifestPublisher {
+  const shardKeys = deps.shardKeys ?? DEFAULT_SHARD_KEYS;
   let cached: SignedManifest | null = null;
+  // The snapshot before `cached` keeps its shards: an edge may be fetching them when a new one is built.
+  let previous: SignedManifest | null = null;
   let inflight: Promise<SignedManifest> | null = null;
 
   async function rebuild(): Promise<SignedManifest> {
@@ -51,6 +61,14 @@ export function createManifestPublisher(deps: {
     // edge needs a snapshot anyway.
     await pruneKeyChanges(deps.db, new Date((nowSeconds - 2 * deps.ttlSeconds) * 1000));
     const payload = await buildManifest(deps.db, { nowSeconds, ttlSeconds: deps.ttlSeconds });
+    // Small manifests keep their keys inline (one round trip); big ones travel in shards.
+    let shards = new Map<string, string>();
+    if (Object.keys(payload.keys).length > shardKeys) {
+      const encoded = await encodeKeyShards(payload.keys, shardKeys);
+      payload.keys = {};
+      payload.key_shards = encoded.refs;
+      shards = encoded.bodies;
+    }
     const jws = await signManifest(payload, deps.signingKey);
     const nextChange = await nextPriceChange(deps.db, new Date(nowSeconds * 1000));
     return {
@@ -59,6 +77,7 @@ export function createManifestPublisher(deps: {
       etag: `"${payload.version}.${payload.issued_at}"`,
       jws,
       nextPriceChangeAt: nextChange === null ? null : Math.floor(nextChange.getTime() / 1000),
+      shards,
     };
   }
 
@@ -75,6 +94,7 @@ export function createManifestPublisher(deps: {
 
   const publisher: ManifestPublisher = {
     waitBeyond: (version, timeoutMs) => watch.waitBeyond(version, timeoutMs),
+    shard: (sha256) => cached?.shards.get(sha256) ?? previous?.shards.get(sha256) ?? null,
     async updateFor(held) {
       const version = await readManifestVersion(deps.db);
       const now = deps.nowSeconds();
@@ -116,7 +136,10 @@ export function createManifestPublisher(deps: {
       let built = await inflight;
       // Joined a build that started before this caller saw `version`: build once more.
       if (built.version < version) built = await rebuild();
-      if (!cached || built.version > cached.version || built.issuedAt >= cached.issuedAt) cached = built;
+      if (!cached || built.version > cached.version || built.issuedAt >= cached.issuedAt) {
+        if (cached !== built) previous = cached;
+        cached = built;
+      }
       return cached;
     },
   };

@@ -56,6 +56,7 @@ async function answerUpdate(c: Context<AppEnv>, manifest: ManifestPublisher, hel
 
 export const nodeApiSpecs: ApiSpec[] = [
   { method: 'get', path: '/node/v1/manifest', summary: 'The signed manifest (compact JWS); 304 with If-None-Match when unchanged. With ?since=<version>&issued_at=<s>[&wait=<s>]: a signed delta (typ taas-manifest-delta+jws) or a snapshot, long-polled up to 25 s', tag: 'node API', access: 'node', success: { status: 200, description: 'application/jose' } },
+  { method: 'get', path: '/node/v1/manifest/shards/:sha256', summary: 'One key shard of the current (or previous) snapshot, by the SHA-256 the signed snapshot names (key_shards); 404 once no snapshot names it', tag: 'node API', access: 'node', success: { status: 200, description: 'application/json' } },
   { method: 'post', path: '/node/v1/usage', summary: 'Ingest a batch of usage events, idempotent by event id', tag: 'node API', access: 'node', body: UsageBatch, success: { status: 200, description: 'Counts of accepted, duplicate and rejected events' } },
 ];
 
@@ -87,6 +88,14 @@ export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher;
       if (c.req.header('if-none-match') === signed.etag) return c.body(null, 304);
       c.header('Content-Type', 'application/jose');
       return c.body(signed.jws);
+    })
+    .get('/manifest/shards/:sha256', (c) => {
+      const shard = deps.manifest.shard(c.req.param('sha256'));
+      if (shard === null) throw new ApiError('not_found', 'No current manifest snapshot has a key shard with this digest; fetch the manifest again.');
+      // Content-addressed: the same digest always names the same bytes.
+      c.header('Cache-Control', 'private, max-age=86400, immutable');
+      c.header('Content-Type', 'application/json');
+      return c.body(shard);
     })
     .post(
       '/usage',

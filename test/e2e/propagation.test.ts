@@ -78,14 +78,20 @@ describe.skipIf(!postgresAvailable())('key propagation to three edges', () => {
   it('serves from the persisted manifest after a restart while the control plane is down, then fails closed at the hard expiry', async () => {
     const live = await createKey('live');
     const revoked = await createKey('revoked');
-    const restarted = [0, 1]; // one workerd node, one Miniflare node
+    // A node that joins now, with more keys live than the stack's shard size (2), loads its first
+    // snapshot through key shards, and after the restart rebuilds it from the shards in its vault.
+    for (const name of ['extra-1', 'extra-2']) await createKey(name);
+    persistDirs.push(mkdtempSync(join(tmpdir(), 'taas-edge-')));
+    nodes.push(await stack.startNode({ nodeId: 'prop-node-late', runtime: 'workerd', persistDir: persistDirs[EDGES]! }));
+    const runtimes: EdgeRuntime[] = [runtimeOf(0), runtimeOf(1), 'workerd'];
+    const restarted = [0, 1, EDGES]; // two workerd nodes (one restored from shards), one Miniflare node
     for (const i of restarted) await expect.poll(() => status(nodes[i]!.edge, live.key), { timeout: 5000 }).toBe(200);
     await revoke(revoked.id);
     for (const i of restarted) await expect.poll(() => status(nodes[i]!.edge, revoked.key), { timeout: 5000 }).toBe(401);
     // Let the vault writes land, then take the control plane away and restart the edge processes.
     await new Promise((resolve) => setTimeout(resolve, 500));
     await stack.stopControlPlane();
-    for (const i of restarted) nodes[i] = await stack.restartNode(nodes[i]!, { runtime: runtimeOf(i), persistDir: persistDirs[i]! });
+    for (const [n, i] of restarted.entries()) nodes[i] = await stack.restartNode(nodes[i]!, { runtime: runtimes[n]!, persistDir: persistDirs[i]! });
 
     for (const i of restarted) {
       expect(await status(nodes[i]!.edge, live.key), `node ${i}`).toBe(200);

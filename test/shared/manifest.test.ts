@@ -8,6 +8,7 @@ function payload(overrides: Partial<ManifestPayload> = {}): ManifestPayload {
   return {
     format: 1,
     version: 7,
+    key_shards: [],
     issued_at: NOW - 10,
     expires_at: NOW + 3600,
     keys: {

@@ -4,6 +4,7 @@
 import { generateKeyPair, exportJWK, type CryptoKey } from 'jose';
 import { generateToken, hashToken, tokenDisplayPrefix } from '../../shared/api-key.ts';
 import { uuidv7 } from '../../shared/ids.ts';
+import { decodeKeyShard } from '../../shared/manifest-shards.ts';
 import { verifyManifest, type ManifestPayload } from '../../shared/manifest.ts';
 import { signNodeToken } from '../../shared/node-token.ts';
 import { createControlPlaneApp } from '../../control-plane/app.ts';
@@ -32,7 +33,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Harness> {
+export async function createHarness(target?: 'postgres' | 'pglite', options: { manifestShardKeys?: number } = {}): Promise<Harness> {
   const testDb = await createTestDatabase(target ? { target } : {});
   const db = testDb.db;
   const now = () => new Date();
@@ -43,6 +44,7 @@ export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Har
     signingKey: { kid: 'test', privateKey: signing.privateKey },
     ttlSeconds: 600,
     nowSeconds: () => Math.floor(Date.now() / 1000),
+    ...(options.manifestShardKeys ? { shardKeys: options.manifestShardKeys } : {}),
   });
   const credentialKeys = await importKeyring({ keks: { 'test-kek-1': crypto.getRandomValues(new Uint8Array(32)) }, activeKekId: 'test-kek-1' });
   const app = createControlPlaneApp({ db, manifest, now, log: silentLogger, credentialKeys });
@@ -92,9 +94,16 @@ export async function createHarness(target?: 'postgres' | 'pglite'): Promise<Har
       });
     },
     async manifest() {
-      const res = await request('GET', '/node/v1/manifest', { headers: { authorization: `Bearer ${await signNodeToken(nodeId, nodeKeys.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) })}` } });
+      const authorization = `Bearer ${await signNodeToken(nodeId, nodeKeys.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) })}`;
+      const res = await request('GET', '/node/v1/manifest', { headers: { authorization } });
       const verified = await verifyManifest(await res.text(), { publicKeys: { test: signing.publicKey }, nowSeconds: Math.floor(Date.now() / 1000) });
       if (!verified.ok) throw new Error(`manifest rejected: ${verified.reason}`);
+      // Keys in shards are folded in as an edge does, each checked against its signed digest.
+      const strings = new Map<string, string>();
+      for (const ref of verified.manifest.key_shards) {
+        const shard = await request('GET', `/node/v1/manifest/shards/${ref.sha256}`, { headers: { authorization } });
+        if (!(await decodeKeyShard(await shard.text(), ref, verified.manifest.keys, strings))) throw new Error(`key shard ${ref.sha256} refused`);
+      }
       return verified.manifest;
     },
     close: () => testDb.drop(),

@@ -47,6 +47,9 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
     DATABASE_URL: testDb.url!,
     CP_PORT: String(await freePort()),
     MANIFEST_SIGNING_KEY: JSON.stringify(manifestKey.privateJwk),
+    // Shards of 2 keys: every end-to-end run with more keys than that loads its snapshots (and
+    // restarts from the vault) through key shards, the path 100k+ key manifests take.
+    MANIFEST_SHARD_KEYS: '2',
     ...options.controlPlaneEnv,
   };
   let cp = await spawnControlPlane(cpEnv);

@@ -113,6 +113,7 @@ export function buildManifest(spec: ManifestSpec): ManifestPayload {
     issued_at: spec.nowSeconds,
     expires_at: spec.nowSeconds + (spec.ttlSeconds ?? 3600),
     keys: Object.fromEntries(keys.map((k) => [k.hash, k.entry])),
+    key_shards: [],
     orgs,
     models: Object.fromEntries((spec.models ?? []).map((m) => [m.id, m])),
   };
