@@ -61,6 +61,8 @@ export interface ManifestStore {
 
 const BLOCKING_REFRESH_LIMIT_MS = 2000;
 
+const isNewer = (a: ManifestPayload, b: ManifestPayload) => a.version > b.version || (a.version === b.version && a.issued_at > b.issued_at);
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
@@ -125,7 +127,11 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     // Another fetch moved the held version meanwhile: this answer was for an older base.
     if (base && held?.manifest !== base) return true;
     const staged = { ok: true };
+    const from = held;
     const accepted = await acceptSigned(result.jws, held, chainOptions(), shardSource(staged));
+    // Loading a sharded snapshot takes seconds at 1M keys; never replace what another fetch
+    // accepted meanwhile with something older.
+    if (held !== from && held && accepted.ok && !isNewer(accepted.held.manifest, held.manifest)) return true;
     if (!accepted.ok) {
       log('manifest rejected', { reason: accepted.reason });
       if (accepted.reason === 'wrong_base') wantSnapshot = true;

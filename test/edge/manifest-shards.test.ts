@@ -8,6 +8,7 @@ import { createManifestStore, type ManifestPersistence } from '../../edge/manife
 import { encodeKeyShards } from '../../shared/manifest-shards.ts';
 import type { ManifestPayload } from '../../shared/manifest.ts';
 import { createClock } from './support/clock.ts';
+import { deferred } from './support/deferred.ts';
 import { buildManifest, createSigner, mintKey, sign, type MintedKey, type Signer } from './support/manifest-builder.ts';
 
 /** The manifest as the control plane publishes it above the shard threshold: keys only in shards. */
@@ -123,5 +124,43 @@ describe('sharded manifest snapshots at the edge', () => {
       maxStaleMs: 60_000,
     });
     expect(Object.keys((await restarted.current(() => {}))?.keys ?? {}).sort()).toEqual([kept!.hash, added!.hash].sort());
+  });
+
+  it('drops a snapshot whose shards finished loading after a newer manifest was accepted meanwhile', async () => {
+    const signer = await createSigner();
+    const clock = createClock();
+    const [a, b, c] = await mintKeys(3);
+    const v1 = await sign(buildManifest({ version: 1, nowSeconds: clock.nowSeconds(), keys: [a!] }), signer);
+    const v2 = await sharded(buildManifest({ version: 2, nowSeconds: clock.nowSeconds(), keys: [a!, b!] }), signer, 1);
+    const v3 = await sign(buildManifest({ version: 3, nowSeconds: clock.nowSeconds(), keys: [a!, c!] }), signer);
+    const shardsHeld = deferred();
+    let watchCalls = 0;
+    let plain = v1;
+    const store = createManifestStore({
+      // The long-poll loop gets v2 (slow shards), then waits forever; plain fetches get `plain`.
+      fetchManifest: async (_etag, request) => {
+        if (!request?.waitSeconds) return { status: 'ok', jws: plain, etag: null };
+        return watchCalls++ === 0 ? { status: 'ok', jws: v2.jws, etag: null } : new Promise(() => {});
+      },
+      fetchShard: async (sha256) => (await shardsHeld.promise, v2.bodies.get(sha256)!),
+      publicKeys: signer.publicKeys,
+      nowMs: clock.nowMs,
+      refreshMs: 1000,
+      maxStaleMs: 30_000,
+      watch: { waitSeconds: 20, retryMs: 10 },
+    });
+    const background: Promise<unknown>[] = [];
+    const served = async () => Object.keys((await store.current((p) => background.push(p)))?.keys ?? {}).sort();
+
+    expect(await served()).toEqual([a!.hash]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(watchCalls).toBe(1);
+    // While v2's shards load, a refresh after a long idle accepts v3.
+    plain = v3;
+    clock.advance(31_000);
+    expect(await served()).toEqual([a!.hash, c!.hash].sort());
+    shardsHeld.resolve();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await served()).toEqual([a!.hash, c!.hash].sort());
   });
 });
