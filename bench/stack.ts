@@ -33,6 +33,7 @@ export interface Stack {
   edgeUrl: string;
   plainEdgeUrl: string;
   plainEdgePid: number;
+  comparison?: { url: string; pid: number };
   /** Origin of the fake supplier (its API is under /v1). */
   supplierOrigin: string;
   supplierPid: number;
@@ -76,7 +77,12 @@ async function addBulkKeys(db: Database, orgId: string, count: number): Promise<
 export async function startStack(
   ports: StackPorts,
   edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string; USAGE_DURABLE_BEFORE_END: string },
-  options: { manifestKeys: number },
+  options: {
+    manifestKeys: number;
+    plainEdgeInspectorAddr?: string;
+    /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs. */
+    comparison?: { bundle: string; port: number };
+  },
 ): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
   const close = async (): Promise<void> => {
@@ -132,13 +138,23 @@ export async function startStack(
     const edge = await startEdge({ bundle, port: ports.edge, bindings: edgeBindingsFor() });
     closers.push(edge.close);
     // The same node on plain `workerd serve`, the production path (replicas share a node identity).
-    const plainEdge = await startWorkerdEdge({ bundle, port: ports.plainEdge, bindings: edgeBindingsFor() });
+    const plainEdge = await startWorkerdEdge({
+      bundle,
+      port: ports.plainEdge,
+      bindings: edgeBindingsFor(),
+      ...(options.plainEdgeInspectorAddr ? { inspectorAddr: options.plainEdgeInspectorAddr } : {}),
+    });
     closers.push(plainEdge.close);
+    const comparison = options.comparison
+      ? await startWorkerdEdge({ bundle: options.comparison.bundle, port: options.comparison.port, bindings: edgeBindingsFor() })
+      : undefined;
+    if (comparison) closers.push(comparison.close);
 
     return {
       edgeUrl: edge.url,
       plainEdgeUrl: plainEdge.url,
       plainEdgePid: plainEdge.pid ?? 0,
+      ...(comparison ? { comparison: { url: comparison.url, pid: comparison.pid ?? 0 } } : {}),
       supplierOrigin,
       supplierPid: supplier.pid,
       model,

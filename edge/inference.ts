@@ -9,7 +9,7 @@ import type { RouteEntry, SupplierFormat } from '../shared/manifest.ts';
 import { scopesOf, settlementOf, worstCaseOf, type RequestBound } from './admission.ts';
 import type { EdgeDeps } from './app.ts';
 import { credentialFor } from './credential-store.ts';
-import type { MeterResult } from './metering.ts';
+import type { OnEnd } from './metering.ts';
 import { admit, surfaceMismatch, type SurfaceType } from './policy.ts';
 import { endpointOf } from './circuit-breaker.ts';
 import { forwardWithFailover, isFault } from './proxy.ts';
@@ -38,8 +38,11 @@ export interface InferencePlan {
   formats: readonly SupplierFormat[];
   /** The request for a route that is actually tried (built lazily: failover may never get there). */
   upstream(route: RouteEntry, credential: string | undefined): UpstreamRequest;
-  /** The client's answer from a supplier's successful response; `onEnd` is called exactly once. */
-  respond(response: Response, body: ReadableStream<Uint8Array>, route: RouteEntry, onEnd: (result: MeterResult) => void): Answer;
+  /**
+   * The client's answer from a supplier's successful response, metered (metering.ts `meter`):
+   * `onEnd` is called exactly once, and the answer's end waits for the promise it returns.
+   */
+  respond(response: Response, body: ReadableStream<Uint8Array>, route: RouteEntry, onEnd: OnEnd): Answer;
 }
 
 export interface Answer {

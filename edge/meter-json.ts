@@ -2,7 +2,7 @@
 // side copy read for usage at the end, or, for a surface that must translate it, held (bounded)
 // and answered translated once complete. Counts only leave this module, never the text.
 
-import { meter, type MeterResult, type MeteredUsage } from './metering.ts';
+import { meter, type MeteredUsage, type OnEnd } from './metering.ts';
 
 const MAX_SIDE_COPY = 8 * 1024 * 1024;
 const encoder = new TextEncoder();
@@ -63,7 +63,7 @@ function sideCopy() {
 export function meterJsonPassThrough(
   body: ReadableStream<Uint8Array>,
   read: (answer: Record<string, unknown> | null) => JsonReading,
-  onEnd: (result: MeterResult) => void,
+  onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const copy = sideCopy();
   let reading = NOTHING_READ;
@@ -94,7 +94,7 @@ export function meterJsonTranslated(
   body: ReadableStream<Uint8Array>,
   translate: (answer: Record<string, unknown>) => TranslatedAnswer,
   unreadable: () => unknown,
-  onEnd: (result: MeterResult) => void,
+  onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const copy = sideCopy();
   let reading = NOTHING_READ;

@@ -8,13 +8,13 @@ import { chatCompletionFromMessage } from './formats/message-to-chat-completion.
 import type { JsonReading } from './meter-json.ts';
 import type { StreamTranslator } from './formats/stream-translator.ts';
 import { countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './formats/token-usage.ts';
-import { meter, type MeterResult } from './metering.ts';
+import { meter, type OnEnd } from './metering.ts';
 import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
 
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
 /** An Anthropic SSE stream passed through as is to an Anthropic client. */
-export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: (result: MeterResult) => void): ReadableStream<Uint8Array> {
+export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: OnEnd): ReadableStream<Uint8Array> {
   const splitter = createSseSplitter();
   let counts: AnthropicCounts | null = null;
   let deltas = 0;
@@ -50,7 +50,7 @@ export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: (re
 }
 
 /** A supplier stream translated event by event into the client's format. */
-export function meterTranslatedStream(body: ReadableStream<Uint8Array>, translator: StreamTranslator, onEnd: (result: MeterResult) => void): ReadableStream<Uint8Array> {
+export function meterTranslatedStream(body: ReadableStream<Uint8Array>, translator: StreamTranslator, onEnd: OnEnd): ReadableStream<Uint8Array> {
   const splitter = createSseSplitter();
   const translate = (events: SseEvent[]) => encodeSse(events.flatMap((e) => translator.push(e)));
   return meter(

@@ -22,6 +22,13 @@ export interface MeteredUsage {
   estimated?: boolean;
 }
 
+/**
+ * Hears how a metered answer ended. A promise it returns holds the end of the answer (its last
+ * bytes are sent, the body is not closed) until it settles: the usage event is on disk
+ * (record-usage.ts). Never awaited for a client that went away.
+ */
+export type OnEnd = (result: MeterResult) => Promise<void> | void;
+
 export interface MeterResult {
   usage: MeteredUsage | null;
   outcome: 'complete' | 'client_aborted' | 'upstream_failed';
@@ -62,14 +69,19 @@ export function meter(
     failure(): Uint8Array | null;
     result(): Omit<MeterResult, 'outcome'>;
   },
-  onEnd: (result: MeterResult) => void,
+  onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let ended = false;
-  const finish = (outcome: MeterResult['outcome']) => {
+  let cancelled = false;
+  /** After the end's wait (OnEnd): a client that went away meanwhile has closed the stream already. */
+  const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    if (!cancelled) controller.close();
+  };
+  const finish = (outcome: MeterResult['outcome']): Promise<void> | void => {
     if (ended) return;
     ended = true;
-    onEnd({ ...handle.result(), outcome });
+    return onEnd({ ...handle.result(), outcome });
   };
   return new ReadableStream<Uint8Array>(
     {
@@ -82,15 +94,15 @@ export function meter(
             // After the first byte there is no failover: end the stream with an error event.
             const tail = handle.failure();
             if (tail) controller.enqueue(tail);
-            controller.close();
-            finish('upstream_failed');
+            await finish('upstream_failed');
+            close(controller);
             return;
           }
           if (step.done) {
             const tail = handle.end();
             if (tail) controller.enqueue(tail);
-            controller.close();
-            finish('complete');
+            await finish('complete');
+            close(controller);
             return;
           }
           const out = handle.chunk(step.value);
@@ -101,7 +113,8 @@ export function meter(
         }
       },
       async cancel(reason) {
-        finish('client_aborted');
+        cancelled = true;
+        void finish('client_aborted');
         await reader.cancel(reason).catch(() => {});
       },
     },
@@ -115,7 +128,7 @@ const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 export function meterChatStream(
   body: ReadableStream<Uint8Array>,
   options: { dropUsageChunk: boolean; requestId: string },
-  onEnd: (result: MeterResult) => void,
+  onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const splitter = createSseSplitter();
   let usage: MeteredUsage | null = null;

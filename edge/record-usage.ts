@@ -13,6 +13,7 @@ import { createUsageRecorder } from './usage-event.ts';
 export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    const durableAnswers = deps.durableAnswers !== false;
     const usage = createUsageRecorder({
       key: c.get('key'),
       requestId: c.get('requestId'),
@@ -20,30 +21,23 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
       startedMs: c.get('startedMs'),
       nowMs: deps.nowMs,
       emit: (event) => {
-        durable = deps.outbox.record(event, waitUntil);
+        const stored = deps.outbox.record(event, waitUntil);
+        // The outbox bounds the wait (an unreachable store answers 'held'); a failure must not
+        // break an answer that is otherwise complete.
+        if (durableAnswers) return stored.then(() => {}, () => {});
       },
     });
-    let durable: Promise<unknown> = Promise.resolve();
     // Keeps the request alive until its usage event is out, also when the client disconnects
     // mid-stream: otherwise the runtime may end the request before the metering sees the cancel.
     waitUntil(usage.done);
     c.set('usage', usage);
     await next();
+    // A metered answer (inference.ts) holds its own end until the promise of `finish` settles
+    // (metering.ts), with no stream added. An answer whose event was finished before its body
+    // existed (an error, an answer made here) has its end held by one pass-through stream.
     const body = c.res.body;
-    if (!body || deps.durableAnswers === false) return;
-    c.res = new Response(
-      body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          // By the time the body ends the metering has finished the event (meter() finishes right
-          // after closing); a body that ends otherwise (an error answer) has finished it before.
-          // The outbox bounds the wait (an unreachable store answers 'held'); a failure must not
-          // break an answer that is otherwise complete.
-          flush: async () => {
-            if (usage.finished) await durable.catch(() => {});
-          },
-        }),
-      ),
-      c.res,
-    );
+    if (!body || !durableAnswers || !usage.finished) return;
+    const stored = usage.finish({ status: c.res.status }); // already finished: the promise of that first call
+    c.res = new Response(body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => stored })), c.res);
   };
 }

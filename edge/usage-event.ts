@@ -14,7 +14,11 @@ export interface UsageRecorder {
    * admission (the instant that picked its budget period), and `settle` hears the finished event.
    */
   admitted(admission: { atMs: number; leaseIds: string[]; settle: (event: UsageEvent) => void }): void;
-  finish(outcome: { status: number; usage?: MeteredUsage | null; estimate?: { input: number; output: number } }): void;
+  /**
+   * Emits the event on the first call; every call returns the first call's promise, which settles
+   * when the answer may end (a durable answer: once the event is stored, record-usage.ts).
+   */
+  finish(outcome: { status: number; usage?: MeteredUsage | null; estimate?: { input: number; output: number } }): Promise<void>;
   readonly finished: boolean;
   /** Settles when the event was emitted; the gate hands it to waitUntil (see gate.ts). */
   readonly done: Promise<void>;
@@ -26,11 +30,13 @@ export function createUsageRecorder(context: {
   endpoint: string;
   startedMs: number;
   nowMs: () => number;
-  emit: (event: UsageEvent) => void;
+  /** Hands the event over; a promise returned holds the end of the answer until it settles. */
+  emit: (event: UsageEvent) => Promise<void> | void;
 }): UsageRecorder {
   let model = '';
   let route: RouteEntry | null = null;
   let finished = false;
+  let ending: Promise<void> | null = null;
   let admission: { atMs: number; leaseIds: string[]; settle: (event: UsageEvent) => void } | null = null;
   let markDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (markDone = resolve));
@@ -49,7 +55,7 @@ export function createUsageRecorder(context: {
       return finished;
     },
     finish(outcome) {
-      if (finished) return;
+      if (finished) return ending ?? Promise.resolve();
       finished = true;
       const counts = outcome.usage ?? outcome.estimate ?? { input: 0, output: 0 };
       const reported = outcome.usage ?? null;
@@ -75,9 +81,11 @@ export function createUsageRecorder(context: {
         latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
         lease_ids: admission?.leaseIds ?? [],
       };
-      context.emit(event);
+      const stored = context.emit(event);
       admission?.settle(event);
       markDone();
+      ending = Promise.resolve(stored);
+      return ending;
     },
   };
 }

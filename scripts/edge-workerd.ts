@@ -40,6 +40,8 @@ export async function startWorkerdEdge(options: {
   verbose?: boolean;
   /** Where the manifest vault lives; a fresh directory inside the runtime dir when absent. */
   persistDir?: string;
+  /** `host:port` for workerd's V8 inspector (CPU profiles: bench/edge-cpu.ts); off when absent. */
+  inspectorAddr?: string;
 }): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
@@ -60,7 +62,8 @@ export async function startWorkerdEdge(options: {
   }
   Object.assign(env, options.bindings);
 
-  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp')], {
+  const args = ['serve', join(dir, 'config.capnp'), ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
+  const child = spawn(WORKERD_BINARY, args, {
     cwd: dir,
     env,
     detached: true, // its own process group, stopped as one

@@ -8,12 +8,12 @@ import type { EdgeDeps } from '../app.ts';
 import { speechSeconds, speechSecondsFromText } from '../audio-seconds.ts';
 import { readJsonBody } from '../bounded-body.ts';
 import { runInference } from '../inference.ts';
-import { meter, type MeterResult } from '../metering.ts';
+import { meter, type OnEnd } from '../metering.ts';
 import { openAiJsonRequest } from '../providers/openai-endpoints.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';
 
-function meterAudio(body: ReadableStream<Uint8Array>, seconds: (bytes: number) => number, onEnd: (result: MeterResult) => void) {
+function meterAudio(body: ReadableStream<Uint8Array>, seconds: (bytes: number) => number, onEnd: OnEnd) {
   let bytes = 0;
   return meter(
     body,

@@ -15,7 +15,7 @@ import { chatToResponse } from '../formats/responses-response.ts';
 import { createResponsesStream } from '../formats/responses-stream.ts';
 import { runInference } from '../inference.ts';
 import { meterJsonTranslated, type TranslatedAnswer } from '../meter-json.ts';
-import { meter, type MeterResult } from '../metering.ts';
+import { meter, type OnEnd } from '../metering.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { createSseSplitter, encodeSse, parseSseEvent, type SseEvent } from '../sse.ts';
@@ -66,7 +66,7 @@ function responsesJson(
   upstream: ReadableStream<Uint8Array>,
   request: ResponsesRequest,
   ids: ResponseIds,
-  onEnd: (r: MeterResult) => void,
+  onEnd: OnEnd,
   toChat: ((answer: Record<string, unknown>) => TranslatedAnswer) | null,
 ) {
   return meterJsonTranslated(
@@ -90,7 +90,7 @@ function responsesEventStream(
   upstream: ReadableStream<Uint8Array>,
   request: ResponsesRequest,
   ids: ResponseIds,
-  onEnd: (r: MeterResult) => void,
+  onEnd: OnEnd,
   toChat: StreamTranslator | null,
 ) {
   const splitter = createSseSplitter();

@@ -188,8 +188,9 @@ describe('edge usage events', () => {
 });
 
 describe('answers wait for their usage event to be stored', () => {
-  async function readWithin(response: Response, ms: number): Promise<'done' | 'waiting'> {
-    return Promise.race([response.text().then(() => 'done' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms))]);
+  async function readWithin(body: Response | Promise<string>, ms: number): Promise<'done' | 'waiting'> {
+    const text = body instanceof Response ? body.text() : body;
+    return Promise.race([text.then(() => 'done' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), ms))]);
   }
 
   it('holds the last bytes of an answer until the outbox has stored its event, and not its first', async () => {
@@ -203,6 +204,32 @@ describe('answers wait for their usage event to be stored', () => {
     expect(early).toBe('waiting');
     storeGate.resolve();
     expect(await reading).toContain('data: [DONE]');
+    await edge.settle();
+  });
+
+  it('holds the end of a non-streamed answer until its event is stored', async () => {
+    const storeGate = deferred();
+    const { edge, key, model } = await scenario({ edge: { storeGate } });
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(3, 2) }));
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+    expect(response.status).toBe(200);
+    const reading = response.text();
+    expect(await readWithin(reading, 100)).toBe('waiting');
+    storeGate.resolve();
+    expect(JSON.parse(await reading)).toMatchObject({ usage: { prompt_tokens: 3, completion_tokens: 2 } });
+    await edge.settle();
+  });
+
+  it('holds the end of an error answer until its event is stored', async () => {
+    const storeGate = deferred();
+    const { edge, key, model } = await scenario({ edge: { storeGate } });
+    edge.supplier.script(model.routes[0]!, openAiError(500, 'boom'));
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+    expect(response.status).toBe(502);
+    const reading = response.text();
+    expect(await readWithin(reading, 100)).toBe('waiting');
+    storeGate.resolve();
+    expect(await reading).toContain('upstream_failed');
     await edge.settle();
   });
 
