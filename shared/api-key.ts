@@ -4,6 +4,8 @@
 // part, like GitHub's token format: typos and leak scanners recognise a key without a lookup.
 // Only the SHA-256 of a token is ever stored or compared.
 
+import { toHex } from './hex.ts';
+
 export type TokenKind = 'api_key' | 'admin_token' | 'invitation';
 
 const PREFIX: Record<TokenKind, string> = { api_key: 'taas_', admin_token: 'tpat_', invitation: 'tinv_' };
@@ -78,5 +80,5 @@ export function tokenDisplayPrefix(token: string): string {
 /** Lower-case hex SHA-256 of the token: the only form in which a token is stored or compared. */
 export async function hashToken(token: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(new Uint8Array(digest));
 }

@@ -1,5 +1,7 @@
 // Identifiers minted by either service: time-ordered UUIDv7 (RFC 9562 §5.7) so ids sort by creation.
 
+import { toHex } from './hex.ts';
+
 export function uuidv7(nowMs: number = Date.now()): string {
   const bytes = new Uint8Array(16);
   crypto.getRandomValues(bytes);
@@ -10,7 +12,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
   }
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  const hex = toHex(bytes);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
