@@ -271,6 +271,7 @@ const NOT_WALKED: Record<string, string> = {
   'get /healthz': 'public liveness',
   'get /openapi.json': 'public document (openapi.test.ts)',
   'get /node/v1/manifest': 'node token, not a role (node-api.test.ts)',
+  'get /node/v1/manifest/shards/:sha256': 'node token, not a role (manifest-shards.test.ts)',
   'post /node/v1/usage': 'node token, not a role (node-api.test.ts)',
   'get /node/v1/credentials': 'node token, not a role (node-credentials.test.ts)',
   'post /node/v1/allowances': 'node token, not a role (allowances.test.ts)',
