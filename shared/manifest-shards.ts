@@ -14,7 +14,9 @@ import { KeyEntry, type KeyShardRef, type ManifestPayload } from './manifest.ts'
 
 /** Keys per shard: ~2 MB of JSON, parsed in tens of milliseconds on the edge. */
 export const DEFAULT_SHARD_KEYS = 10_000;
-/** A shard larger than this is refused before it is parsed (ample for DEFAULT_SHARD_KEYS). */
+/** The encoder closes a shard early at about this size (keys with long allow-lists). */
+export const SHARD_TARGET_BYTES = 4 * 1024 * 1024;
+/** A shard larger than this is refused before it is parsed: 4× the encoder's target. */
 export const MAX_SHARD_BYTES = 16 * 1024 * 1024;
 
 const KeyPolicy = KeyEntry.omit({ id: true, org_id: true, owner_id: true, expires_at: true });
@@ -32,30 +34,42 @@ export interface EncodedShards {
   bodies: Map<string, string>;
 }
 
-/** Splits a key map into shards of at most `perShard` keys, in the map's order. */
-export async function encodeKeyShards(keys: Record<string, KeyEntry>, perShard: number = DEFAULT_SHARD_KEYS): Promise<EncodedShards> {
+/**
+ * Splits a key map into shards, in the map's order: at most `perShard` keys, and closed early at
+ * about `targetBytes` of JSON, so keys with long allow-lists never make a shard the edge refuses.
+ */
+export async function encodeKeyShards(
+  keys: Record<string, KeyEntry>,
+  perShard: number = DEFAULT_SHARD_KEYS,
+  targetBytes: number = SHARD_TARGET_BYTES,
+): Promise<EncodedShards> {
   const refs: KeyShardRef[] = [];
   const bodies = new Map<string, string>();
-  const hashes = Object.keys(keys);
-  for (let start = 0; start < hashes.length; start += perShard) {
-    const policies: KeyPolicy[] = [];
-    const policyIndex = new Map<string, number>();
-    const rows: KeyRow[] = [];
-    for (const hash of hashes.slice(start, start + perShard)) {
-      const { id, org_id, owner_id, expires_at, ...policy } = keys[hash]!;
-      const signature = JSON.stringify(policy);
-      let index = policyIndex.get(signature);
-      if (index === undefined) {
-        index = policies.push(policy) - 1;
-        policyIndex.set(signature, index);
-      }
-      rows.push([hash, id, org_id, owner_id, index, expires_at]);
-    }
+  let policies: KeyPolicy[] = [];
+  let policyIndex = new Map<string, number>();
+  let rows: KeyRow[] = [];
+  let bytes = 0;
+  const close = async () => {
     const body = JSON.stringify({ policies, keys: rows });
     const sha256 = await shardDigest(body);
     refs.push({ sha256, keys: rows.length });
     bodies.set(sha256, body);
+    [policies, policyIndex, rows, bytes] = [[], new Map(), [], 0];
+  };
+  for (const [hash, entry] of Object.entries(keys)) {
+    const { id, org_id, owner_id, expires_at, ...policy } = entry;
+    const signature = JSON.stringify(policy);
+    let index = policyIndex.get(signature);
+    if (index === undefined) {
+      index = policies.push(policy) - 1;
+      policyIndex.set(signature, index);
+      bytes += signature.length;
+    }
+    rows.push([hash, id, org_id, owner_id, index, expires_at]);
+    bytes += 64 + id.length + org_id.length + (owner_id?.length ?? 4) + 32;
+    if (rows.length >= perShard || bytes >= targetBytes) await close();
   }
+  if (rows.length > 0) await close();
   return { refs, bodies };
 }
 

@@ -47,6 +47,17 @@ describe('key shards', () => {
     expect(JSON.parse(bodies.get(refs[0]!.sha256)!).policies).toHaveLength(2);
   });
 
+  it('closes a shard early when keys with long allow-lists would make it too big, and still round-trips', async () => {
+    const keys = keysOf(40);
+    // Every key its own policy of ~2 KB: 40 keys are ~80 KB, shards aim at 20 KB.
+    for (const [i, entry] of Object.values(keys).entries()) entry.allowed_models = Array.from({ length: 60 }, (_, m) => `vendor/model-${i}-${m}-with-a-long-name`);
+    const { refs, bodies } = await encodeKeyShards(keys, 1000, 20_000);
+    expect(refs.length).toBeGreaterThanOrEqual(4);
+    for (const body of bodies.values()) expect(body.length).toBeLessThan(20_000 + 3_000);
+    expect(refs.reduce((n, r) => n + r.keys, 0)).toBe(40);
+    expect(await decodeAll(bodies, refs)).toEqual(keys);
+  });
+
   it('encodes no shard for no keys', async () => {
     expect(await encodeKeyShards({}, 10)).toEqual({ refs: [], bodies: new Map() });
   });
