@@ -1,5 +1,5 @@
 // `npm run bench`: the edge's overhead against direct calls to the fake supplier, and against two
-// reference hops (a bare Node HTTP pass-through and a bare pass-through Worker under Miniflare),
+// reference hops (a bare Node HTTP pass-through and a bare pass-through Worker on plain workerd),
 // in one run on loopback. Brings up its own stack on its own ports with throwaway state, measures
 // each workload on every target back to back, prints tables with ratios, writes
 // bench/results/*.json, and cleans up (also on error, on a signal and at the time limit).
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
     cleanups.push(hop.stop);
     const workerdHop = await startWorkerdHop(SETTINGS.workerdHopPort, stack.supplierOrigin);
     cleanups.push(workerdHop.close);
-    const hopWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => !edgeWorkerd.includes(pid) && pid !== stack.plainEdgePid);
+    const hopWorkerd = [workerdHop.pid];
     const client: LoadClient = await startLoadClient();
     cleanups.push(client.stop);
 

@@ -1,8 +1,13 @@
-// The second reference hop: a bare pass-through Worker under Miniflare (its own workerd process),
-// configured like scripts/edge-miniflare.ts. Edge minus this = the cost of the edge's own code.
+// The second reference hop: a bare pass-through Worker on plain `workerd serve`, the same binary
+// and compatibility date the edge runs on in production ("edge on workerd"). Edge on workerd
+// minus this = the cost of the edge's own code in the same runtime.
 
-import { Log, LogLevel, Miniflare } from 'miniflare';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { COMPATIBILITY_DATE } from '../scripts/edge-miniflare.ts';
+import { WORKERD_BINARY } from '../scripts/edge-workerd.ts';
 
 const PASS_THROUGH = `
 export default {
@@ -13,17 +18,49 @@ export default {
 };
 `;
 
-export async function startWorkerdHop(port: number, upstreamOrigin: string): Promise<{ url: string; close(): Promise<void> }> {
-  const mf = new Miniflare({
-    modules: true,
-    script: PASS_THROUGH,
-    compatibilityDate: COMPATIBILITY_DATE,
-    bindings: { UPSTREAM: upstreamOrigin },
-    host: '127.0.0.1',
-    port,
-    cf: false,
-    log: new Log(LogLevel.WARN),
-  });
-  const url = await mf.ready;
-  return { url: url.origin, close: () => mf.dispose() };
+const config = (port: number, upstreamOrigin: string) => `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "hop", worker = .hop),
+    (name = "outbound", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "hop")],
+);
+const hop :Workerd.Worker = (
+  modules = [(name = "hop.js", esModule = embed "hop.js")],
+  compatibilityDate = "${COMPATIBILITY_DATE}",
+  bindings = [(name = "UPSTREAM", text = ${JSON.stringify(upstreamOrigin)})],
+  globalOutbound = "outbound",
+);
+`;
+
+export async function startWorkerdHop(port: number, upstreamOrigin: string): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'taas-workerd-hop-'));
+  writeFileSync(join(dir, 'hop.js'), PASS_THROUGH);
+  writeFileSync(join(dir, 'config.capnp'), config(port, upstreamOrigin));
+  const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const close = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `http://127.0.0.1:${port}`;
+  // Serving once anything answers (the supplier's 404 for an unknown path is an answer).
+  for (const started = Date.now(); ; ) {
+    try {
+      await (await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1000) })).body?.cancel();
+      break;
+    } catch {
+      if (child.exitCode !== null || Date.now() - started > 20_000) {
+        await close();
+        throw new Error(`the workerd hop did not serve ${url}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return { url, pid: child.pid!, close };
 }
