@@ -36,8 +36,12 @@ export interface ManifestPublisher {
   updateFor(held: { version: number; issuedAt: number }): Promise<ManifestUpdate>;
   /** Resolves once the version is above `version` or after `timeoutMs` (long-poll). */
   waitBeyond(version: number, timeoutMs: number): Promise<number>;
-  /** A key shard of the current or the previous snapshot, by digest; null when neither names it. */
-  shard(sha256: string): string | null;
+  /**
+   * A key shard of the current or the previous snapshot, by digest; null when neither names it.
+   * On a miss the current snapshot is brought up to date first: another replica may have built
+   * this version already (same keys in the same order, so the same shards).
+   */
+  shard(sha256: string): Promise<string | null>;
 }
 
 export function createManifestPublisher(deps: {
@@ -94,7 +98,10 @@ export function createManifestPublisher(deps: {
 
   const publisher: ManifestPublisher = {
     waitBeyond: (version, timeoutMs) => watch.waitBeyond(version, timeoutMs),
-    shard: (sha256) => cached?.shards.get(sha256) ?? previous?.shards.get(sha256) ?? null,
+    async shard(sha256) {
+      const held = () => cached?.shards.get(sha256) ?? previous?.shards.get(sha256) ?? null;
+      return held() ?? (await publisher.current(), held());
+    },
     async updateFor(held) {
       const version = await readManifestVersion(deps.db);
       const now = deps.nowSeconds();

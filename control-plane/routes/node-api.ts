@@ -89,8 +89,8 @@ export function nodeApiRoutes(deps: { db: Database; manifest: ManifestPublisher;
       c.header('Content-Type', 'application/jose');
       return c.body(signed.jws);
     })
-    .get('/manifest/shards/:sha256', (c) => {
-      const shard = deps.manifest.shard(c.req.param('sha256'));
+    .get('/manifest/shards/:sha256', async (c) => {
+      const shard = await deps.manifest.shard(c.req.param('sha256'));
       if (shard === null) throw new ApiError('not_found', 'No current manifest snapshot has a key shard with this digest; fetch the manifest again.');
       // Content-addressed: the same digest always names the same bytes.
       c.header('Cache-Control', 'private, max-age=86400, immutable');

@@ -40,6 +40,9 @@ export type ManifestKeyRow = {
  */
 export async function listLiveKeys(db: Queryable, options: { hashes?: string[] } = {}): Promise<ManifestKeyRow[]> {
   // With `hashes`: only the keys holding one of them (current or previous secret), for a delta.
+  // Ordered, so every control-plane replica building the same version cuts the same key shards
+  // (same bytes, same digests): an edge may fetch the snapshot from one replica and its shards
+  // from another.
   const filter = options.hashes ? 'AND (k.key_hash = ANY($1::text[]) OR k.previous_key_hash = ANY($1::text[]))' : '';
   const { rows } = await db.query<ManifestKeyRow>(
     `SELECT k.id, k.org_id, k.owner_user_id, k.key_hash,
@@ -53,7 +56,8 @@ export async function listLiveKeys(db: Queryable, options: { hashes?: string[] }
        LEFT JOIN users u ON u.id = k.owner_user_id
        LEFT JOIN org_members m ON m.org_id = k.org_id AND m.user_id = k.owner_user_id
       WHERE k.status = 'active' AND (k.expires_at IS NULL OR k.expires_at > now())
-        AND (k.owner_user_id IS NULL OR (u.status = 'active' AND m.user_id IS NOT NULL)) ${filter}`,
+        AND (k.owner_user_id IS NULL OR (u.status = 'active' AND m.user_id IS NOT NULL)) ${filter}
+      ORDER BY k.key_hash`,
     options.hashes ? [options.hashes] : [],
   );
   return rows;

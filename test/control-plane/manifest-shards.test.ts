@@ -3,7 +3,9 @@
 // digest (node token required) while its snapshot is current or the one before; the keys they
 // hold are exactly the keys a snapshot would carry inline.
 
+import { generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManifestPublisher } from '../../control-plane/manifest/publisher.ts';
 import { hashToken } from '../../shared/api-key.ts';
 import { decodeKeyShard, shardDigest } from '../../shared/manifest-shards.ts';
 import { verifyManifest, type KeyEntry } from '../../shared/manifest.ts';
@@ -82,5 +84,25 @@ describe('sharded manifest snapshots', () => {
 
     expect((await h.request('GET', `/node/v1/manifest/shards/${latest.key_shards[0]!.sha256}`)).status).toBe(401);
     expect((await nodeGet('/node/v1/manifest/shards/not-a-digest')).status).toBe(404);
+  });
+
+  it('cuts the same shards on another control-plane replica, which serves them without having been asked for the snapshot', async () => {
+    await createKey('r1');
+    await createKey('r2');
+    await createKey('r3');
+    const snap = await snapshot();
+    // A second replica on the same database, with its own signing key and nothing built yet.
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const replica = createManifestPublisher({ db: h.testDb.db, signingKey: { kid: 'replica', privateKey }, ttlSeconds: 600, nowSeconds: now, shardKeys: 2 });
+    const hashes: string[] = [];
+    for (const ref of snap.key_shards) {
+      const here = await (await nodeGet(`/node/v1/manifest/shards/${ref.sha256}`)).text();
+      expect(await replica.shard(ref.sha256)).toBe(here);
+      hashes.push(...(JSON.parse(here) as { keys: [string][] }).keys.map((row) => row[0]));
+    }
+    // The order that makes replicas agree: by key hash, across shards, whatever the rows' order on disk.
+    expect(hashes).toEqual([...hashes].sort());
+    expect((await replica.current()).shards.size).toBe(snap.key_shards.length);
+    expect(await replica.shard('A'.repeat(43))).toBeNull();
   });
 });

@@ -10,7 +10,7 @@ import { API_SPECS } from '../../control-plane/routes/all-specs.ts';
 // Building the app touches no database; route listing needs none.
 const app = createControlPlaneApp({
   db: {} as Database,
-  manifest: { current: async () => { throw new Error('unused'); }, updateFor: async () => { throw new Error('unused'); }, waitBeyond: async () => 0, shard: () => null },
+  manifest: { current: async () => { throw new Error('unused'); }, updateFor: async () => { throw new Error('unused'); }, waitBeyond: async () => 0, shard: async () => null },
   now: () => new Date(),
   log: silentLogger,
 });

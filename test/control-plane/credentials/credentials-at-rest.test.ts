@@ -161,7 +161,7 @@ describe('a control plane without CREDENTIAL_KEKS', () => {
   it('answers a credential write with 503 not_configured and stores nothing', async () => {
     const unconfigured = createControlPlaneApp({
       db: h.testDb.db,
-      manifest: { current: async () => { throw new Error('unused'); }, updateFor: async () => { throw new Error('unused'); }, waitBeyond: async () => 0, shard: () => null },
+      manifest: { current: async () => { throw new Error('unused'); }, updateFor: async () => { throw new Error('unused'); }, waitBeyond: async () => 0, shard: async () => null },
       now: () => new Date(),
       log: silentLogger,
     });
