@@ -1,7 +1,7 @@
 // Key shards: what the control plane encodes is what the edge decodes, and a shard that does not
 // match the digest and count its signed snapshot names, or is malformed, is refused whole.
 import { describe, expect, it } from 'vitest';
-import { decodeKeyShard, encodeKeyShards, shardDigest } from '../../shared/manifest-shards.ts';
+import { decodeKeyShard, encodeKeyShards, MAX_SHARD_BYTES, shardDigest } from '../../shared/manifest-shards.ts';
 import type { KeyEntry, KeyShardRef } from '../../shared/manifest.ts';
 
 const hash = (i: number) => i.toString(16).padStart(64, '0');
@@ -71,6 +71,13 @@ describe('key shards', () => {
     expect(await decodeKeyShard(edited, ref, into, new Map())).toBe(false);
     expect(await decodeKeyShard(body, { ...ref, keys: 3 }, into, new Map())).toBe(false);
     expect(into).toEqual({});
+  });
+
+  it('refuses a shard above the size limit before parsing it, even when its digest matches', async () => {
+    const body = JSON.stringify({ policies: [], keys: [], pad: 'x'.repeat(MAX_SHARD_BYTES) });
+    expect(await decodeKeyShard(body, { sha256: await shardDigest(body), keys: 0 }, {}, new Map())).toBe(false);
+    const small = JSON.stringify({ policies: [], keys: [], pad: 'x' });
+    expect(await decodeKeyShard(small, { sha256: await shardDigest(small), keys: 0 }, {}, new Map())).toBe(true);
   });
 
   it.each([

@@ -4,8 +4,8 @@
 import { generateKeyPair, exportJWK, type CryptoKey } from 'jose';
 import { generateToken, hashToken, tokenDisplayPrefix } from '../../shared/api-key.ts';
 import { uuidv7 } from '../../shared/ids.ts';
-import { decodeKeyShard } from '../../shared/manifest-shards.ts';
-import { verifyManifest, type ManifestPayload } from '../../shared/manifest.ts';
+import { acceptSigned } from '../../edge/manifest-chain.ts';
+import { DEFAULT_MAX_MANIFEST_BYTES, type ManifestPayload } from '../../shared/manifest.ts';
 import { signNodeToken } from '../../shared/node-token.ts';
 import { createControlPlaneApp } from '../../control-plane/app.ts';
 import { bootstrapOwner } from '../../control-plane/bootstrap.ts';
@@ -96,15 +96,15 @@ export async function createHarness(target?: 'postgres' | 'pglite', options: { m
     async manifest() {
       const authorization = `Bearer ${await signNodeToken(nodeId, nodeKeys.privateKey, { nowSeconds: Math.floor(Date.now() / 1000) })}`;
       const res = await request('GET', '/node/v1/manifest', { headers: { authorization } });
-      const verified = await verifyManifest(await res.text(), { publicKeys: { test: signing.publicKey }, nowSeconds: Math.floor(Date.now() / 1000) });
-      if (!verified.ok) throw new Error(`manifest rejected: ${verified.reason}`);
-      // Keys in shards are folded in as an edge does, each checked against its signed digest.
-      const strings = new Map<string, string>();
-      for (const ref of verified.manifest.key_shards) {
-        const shard = await request('GET', `/node/v1/manifest/shards/${ref.sha256}`, { headers: { authorization } });
-        if (!(await decodeKeyShard(await shard.text(), ref, verified.manifest.keys, strings))) throw new Error(`key shard ${ref.sha256} refused`);
-      }
-      return verified.manifest;
+      // Loaded by the edge's own code: the snapshot verified, its key shards fetched and checked.
+      const accepted = await acceptSigned(
+        await res.text(),
+        null,
+        { publicKeys: { test: signing.publicKey }, nowSeconds: Math.floor(Date.now() / 1000), maxBytes: DEFAULT_MAX_MANIFEST_BYTES },
+        { read: async (ref) => (await request('GET', `/node/v1/manifest/shards/${ref.sha256}`, { headers: { authorization } })).text() },
+      );
+      if (!accepted.ok) throw new Error(`manifest rejected: ${accepted.reason}`);
+      return accepted.held.manifest;
     },
     close: () => testDb.drop(),
   };
