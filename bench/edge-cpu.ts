@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { forkChild } from './children.ts';
 import { startLoadClient } from './client.ts';
-import { cpuMs } from './procs.ts';
+import { cpuMs, descendantsNamed } from './procs.ts';
 import { startStack } from './stack.ts';
 import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
 
@@ -31,6 +31,8 @@ const PERF = process.env.EDGE_CPU_PERF || '';
 const RATE = num('EDGE_CPU_RATE', 0);
 /** A bundle of another build (e.g. the last commit's) run beside this one and measured in alternation. */
 const COMPARE = process.env.EDGE_CPU_COMPARE_BUNDLE || '';
+/** 'true' / 'false': the comparison build's outbox in a process of its own or in the edge's (default: as this one). */
+const COMPARE_OUTBOX = process.env.EDGE_CPU_COMPARE_OUTBOX_PROCESS || '';
 
 interface Target {
   name: string;
@@ -148,7 +150,7 @@ async function main(): Promise<void> {
     {
       manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),
       ...(PROFILE ? { plainEdgeInspectorAddr: INSPECTOR } : {}),
-      ...(COMPARE ? { comparison: { bundle: COMPARE, port: 7415 } } : {}),
+      ...(COMPARE ? { comparison: { bundle: COMPARE, port: 7415, ...(COMPARE_OUTBOX ? { outboxProcess: COMPARE_OUTBOX === 'true' } : {}) } } : {}),
     },
   );
   const hop = await forkChild(HOP_ENTRY, ['7414', stack.supplierOrigin]);
@@ -177,8 +179,12 @@ async function main(): Promise<void> {
       (await stack.db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_events WHERE key_id = $1', [stack.keyId])).rows[0]?.n ?? 0;
     let edgeOk = other ? 2 : 1;
     /** One run; an edge's CPU includes delivering the run's usage events afterwards. */
-    const run = async (target: Target, seconds: number): Promise<{ rps: number; cpuUs: number; mainUs: number; mainBusy: number; mainQueued: number; controlPlaneUs: number }> => {
+    const run = async (target: Target, seconds: number): Promise<{ rps: number; p50: number; p99: number; cpuUs: number; outboxUs: number; mainUs: number; mainBusy: number; mainQueued: number; controlPlaneUs: number }> => {
       const isEdge = target.pid !== 0;
+      // A node on plain workerd may run its usage outbox in a second workerd process, a child of the edge's.
+      const outboxPids = isEdge ? descendantsNamed(target.pid, 'workerd') : [];
+      const outboxCpu = (): number => outboxPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+      const outboxBefore = outboxCpu();
       const before = cpuMs(target.pid);
       const mainBefore = mainThreadCpuMs(target.pid);
       const queuedBefore = mainThreadQueuedMs(target.pid);
@@ -196,13 +202,14 @@ async function main(): Promise<void> {
         for (const from = Date.now(); (await stored()) < edgeOk && Date.now() - from < 20_000; ) await sleep(100);
       }
       const cpu = cpuMs(target.pid) - before;
+      const outboxMs = outboxCpu() - outboxBefore;
       const here = process.cpuUsage(hereBefore);
       const controlPlaneMs = (here.user + here.system) / 1000;
       const mainCpu = mainThreadCpuMs(target.pid) - mainBefore;
       const failures = Object.keys(result.failures).length ? ` failures ${JSON.stringify(result.failures)}` : '';
       if (failures || result.errors) log(`${target.name}:${failures} errors ${result.errors}`);
       const per = (ms: number): number => (isEdge && result.ok > 0 ? (ms * 1000) / result.ok : 0);
-      return { rps: result.okPerSecond, cpuUs: per(cpu), mainUs: per(mainCpu), mainBusy: mainLoaded / loadMs, mainQueued: queued / loadMs, controlPlaneUs: per(controlPlaneMs) };
+      return { rps: result.okPerSecond, p50: result.latencyMs.p50, p99: result.latencyMs.p99, cpuUs: per(cpu), outboxUs: per(outboxMs), mainUs: per(mainCpu), mainBusy: mainLoaded / loadMs, mainQueued: queued / loadMs, controlPlaneUs: per(controlPlaneMs) };
     };
     const idleBefore = cpuMs(edge.pid);
     await sleep(3000);
@@ -211,12 +218,12 @@ async function main(): Promise<void> {
     for (const target of [bare, edge, ...(other ? [other] : [])]) await run(target, 3);
     const rows: string[] = [];
     const describe = (name: string, e: Awaited<ReturnType<typeof run>>, hopRps: number): string =>
-      `${name} ${e.rps.toFixed(0)} req/s (${(e.rps / hopRps).toFixed(2)}× hop), ${e.cpuUs.toFixed(0)} µs CPU/request (process, incl. delivery), ${e.mainUs.toFixed(0)} µs on its main thread (busy ${(100 * e.mainBusy).toFixed(0)} %, waiting for a CPU ${(100 * e.mainQueued).toFixed(0)} % under load); control plane (this process: ingestion into PGlite) ${e.controlPlaneUs.toFixed(0)} µs/request`;
+      `${name} ${e.rps.toFixed(0)} req/s (${(e.rps / hopRps).toFixed(2)}× hop), p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(1)} ms, ${e.cpuUs.toFixed(0)} µs CPU/request (process, incl. delivery)${e.outboxUs ? ` + ${e.outboxUs.toFixed(0)} µs in its outbox process` : ''}, ${e.mainUs.toFixed(0)} µs on its main thread (busy ${(100 * e.mainBusy).toFixed(0)} %, waiting for a CPU ${(100 * e.mainQueued).toFixed(0)} % under load); control plane (this process: ingestion into PGlite) ${e.controlPlaneUs.toFixed(0)} µs/request`;
     for (let round = 1; round <= ROUNDS; round++) {
       const h = await run(bare, SECONDS);
       // The comparison goes first in odd rounds and second in even ones: drift hits both alike.
       const order = other ? (round % 2 ? [other, edge] : [edge, other]) : [edge];
-      const parts = [`round ${round}: bare hop ${h.rps.toFixed(0)} req/s`];
+      const parts = [`round ${round}: bare hop ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} / p99 ${h.p99.toFixed(1)} ms`];
       for (const target of order) parts.push(describe(target.name, await run(target, SECONDS), h.rps));
       rows.push(parts.join('\n  '));
       log(rows.at(-1)!);

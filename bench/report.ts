@@ -55,6 +55,7 @@ export const ROLE_NOTES: Record<string, string> = {
   main: 'this Node process (control plane with usage ingestion, PGlite, Miniflare host)',
   'wd edge': "the edge's workerd (Miniflare)",
   'wd edge2': "the edge's plain workerd (workerd serve, the production path)",
+  'wd outbox': "that node's usage-outbox process (a second workerd serve)",
   'wd hop': "the workerd hop's workerd (workerd serve)",
   supplier: 'fake supplier process',
   'node hop': 'bare hop process',

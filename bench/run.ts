@@ -113,7 +113,9 @@ async function main(): Promise<void> {
       { manifestKeys: SETTINGS.manifestKeys },
     );
     cleanups.push(stack.close);
-    const edgeWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => pid !== stack.plainEdgePid);
+    // The plain-workerd node is two processes: the edge and, its child, the usage outbox.
+    const plainOutbox = descendantsNamed(stack.plainEdgePid, 'workerd');
+    const edgeWorkerd = descendantsNamed(process.pid, 'workerd').filter((pid) => pid !== stack.plainEdgePid && !plainOutbox.includes(pid));
     const hop: Child = await forkChild(HOP_ENTRY, [String(SETTINGS.hopPort), stack.supplierOrigin]);
     cleanups.push(hop.stop);
     const workerdHop = await startWorkerdHop(SETTINGS.workerdHopPort, stack.supplierOrigin);
@@ -144,6 +146,7 @@ async function main(): Promise<void> {
       main: [process.pid],
       'wd edge': edgeWorkerd,
       'wd edge2': [stack.plainEdgePid],
+      'wd outbox': plainOutbox,
       'wd hop': hopWorkerd,
       supplier: [stack.supplierPid],
       'node hop': [hop.pid],

@@ -81,7 +81,7 @@ export async function startStack(
     manifestKeys: number;
     plainEdgeInspectorAddr?: string;
     /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs. */
-    comparison?: { bundle: string; port: number };
+    comparison?: { bundle: string; port: number; outboxProcess?: boolean };
   },
 ): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
@@ -146,7 +146,12 @@ export async function startStack(
     });
     closers.push(plainEdge.close);
     const comparison = options.comparison
-      ? await startWorkerdEdge({ bundle: options.comparison.bundle, port: options.comparison.port, bindings: edgeBindingsFor() })
+      ? await startWorkerdEdge({
+          bundle: options.comparison.bundle,
+          port: options.comparison.port,
+          bindings: edgeBindingsFor(),
+          ...(options.comparison.outboxProcess === undefined ? {} : { outboxProcess: options.comparison.outboxProcess }),
+        })
       : undefined;
     if (comparison) closers.push(comparison.close);
 

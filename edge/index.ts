@@ -17,7 +17,7 @@ import { createManifestStore } from './manifest-store.ts';
 import { createNodeIdentity } from './node-identity.ts';
 import { createStickySessions } from './stickiness.ts';
 import { durableUsageOutbox, type OutboxNamespace } from './usage-outbox.ts';
-import { maxEventsOf } from './usage-outbox-do.ts';
+import { maxEventsOf, outboxServiceNamespace } from './usage-outbox-do.ts';
 
 type App = ReturnType<typeof createEdgeApp>;
 
@@ -27,11 +27,19 @@ const log = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<stri
 /** Below MANIFEST_MAX_STALE_SECONDS (30 s), so a held long-poll never counts as stale. */
 const MANIFEST_WAIT_SECONDS = 20;
 
-/** The durable usage outbox is not optional: without it, events would die with the process. */
-function usageOutboxNamespace(env: Record<string, unknown>): OutboxNamespace {
-  if (!env.USAGE_OUTBOX) throw new EdgeConfigError('binding USAGE_OUTBOX (the UsageOutboxObject Durable Object) is required');
+/**
+ * The durable usage outbox is not optional: without it, events would die with the process. It is
+ * either the UsageOutboxObject in this process (USAGE_OUTBOX) or the node's outbox process
+ * reached over a service binding (USAGE_OUTBOX_SERVICE, plain workerd: scripts/workerd-config.ts).
+ */
+function usageOutboxOf(env: Record<string, unknown>): { namespace: OutboxNamespace; minAppendIntervalMs?: number } {
+  if (env.USAGE_OUTBOX_SERVICE) {
+    // Its commits do not hold this thread: append as soon as the previous append is answered.
+    return { namespace: outboxServiceNamespace(env.USAGE_OUTBOX_SERVICE as Fetcher), minAppendIntervalMs: 0 };
+  }
+  if (!env.USAGE_OUTBOX) throw new EdgeConfigError('binding USAGE_OUTBOX (the UsageOutboxObject Durable Object) or USAGE_OUTBOX_SERVICE is required');
   maxEventsOf(env); // a bad USAGE_OUTBOX_MAX_EVENTS fails here, as a 503, not at the first append
-  return env.USAGE_OUTBOX as DurableObjectNamespace;
+  return { namespace: env.USAGE_OUTBOX as DurableObjectNamespace };
 }
 
 async function buildApp(env: Record<string, unknown>): Promise<App> {
@@ -66,7 +74,7 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
       maxStaleMs: config.manifestMaxStaleMs,
       log: (msg, fields) => log('warn', msg, fields),
     }),
-    outbox: durableUsageOutbox({ namespace: usageOutboxNamespace(env), nowMs, log }),
+    outbox: durableUsageOutbox({ ...usageOutboxOf(env), nowMs, log }),
     allowances: createAllowances({ sync: (body) => syncAllowances(config.controlPlaneUrl, identity, body), nowMs, log }),
     fetchUpstream: (input, init) => fetch(input, init),
     supplierKeys: config.supplierKeys,
@@ -80,7 +88,7 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
 }
 
 export { ManifestVault } from './manifest-vault.ts';
-export { UsageOutboxObject } from './usage-outbox-do.ts';
+export { UsageOutboxObject, usageOutbox } from './usage-outbox-do.ts';
 
 let app: Promise<App> | undefined;
 

@@ -12,6 +12,7 @@ import { importJWK, type CryptoKey } from 'jose';
 import type { UsageEvent } from '../shared/usage.ts';
 import { EdgeConfigError, parseEdgeConfig } from './config.ts';
 import { createNodeIdentity } from './node-identity.ts';
+import { USAGE_OUTBOX_NAME, type OutboxNamespace } from './usage-outbox.ts';
 import { createOutboxStore, type Log, type OutboxStore } from './usage-outbox-store.ts';
 
 /** ~0.6 KB each on disk: about 600 MB at the bound. USAGE_OUTBOX_MAX_EVENTS overrides it. */
@@ -89,4 +90,27 @@ export class UsageOutboxObject {
     store.alarmFired();
     await store.deliver();
   }
+}
+
+/**
+ * The entrypoint of the node's outbox process (scripts/workerd-config.ts renderOutboxConfig):
+ * every call goes to the node's one UsageOutboxObject, as the edge's own namespace would send it.
+ */
+export const usageOutbox = {
+  fetch(request: Request, env: Bindings): Promise<Response> {
+    const namespace = env.USAGE_OUTBOX as DurableObjectNamespace | undefined;
+    if (!namespace) return Promise.resolve(new Response('binding USAGE_OUTBOX is missing', { status: 500 }));
+    return namespace.get(namespace.idFromName(USAGE_OUTBOX_NAME)).fetch(request);
+  },
+};
+
+/** The outbox process seen by the edge as a namespace of one object: every id is that object. */
+export function outboxServiceNamespace(service: Fetcher): OutboxNamespace {
+  return {
+    idFromName: (name) => {
+      if (name !== USAGE_OUTBOX_NAME) throw new Error(`the outbox process holds only ${USAGE_OUTBOX_NAME}, not ${name}`);
+      return { name } as unknown as DurableObjectId;
+    },
+    get: () => ({ fetch: (input, init) => service.fetch(input, init) }),
+  };
 }

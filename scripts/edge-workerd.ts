@@ -1,15 +1,16 @@
 // Runs the bundled edge Worker on plain `workerd serve` (the production path; Miniflare is the
-// local one): writes the generated config and the bundle into a private runtime directory, starts
+// local one): writes the generated configs and the bundle into a private runtime directory, starts
 // the workerd binary from node_modules in its own process group with the bindings in its
-// environment, waits for /healthz, and stops the whole group on close.
+// environment — by default two processes, the edge and its usage outbox, as in production —
+// waits for /healthz and the outbox's socket, and stops the whole group on close.
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { EdgeBindings, RunningEdge } from './edge-miniflare.ts';
-import { EDGE_BINDING_NAMES, renderWorkerdConfig } from './workerd-config.ts';
+import { EDGE_BINDING_NAMES, renderOutboxConfig, renderWorkerdConfig } from './workerd-config.ts';
 
 export const WORKERD_BINARY = join(dirname(createRequire(import.meta.url).resolve('workerd/package.json')), 'bin', 'workerd');
 
@@ -42,6 +43,11 @@ export async function startWorkerdEdge(options: {
   persistDir?: string;
   /** `host:port` for workerd's V8 inspector (CPU profiles: bench/edge-cpu.ts); off when absent. */
   inspectorAddr?: string;
+  /**
+   * Run the usage outbox in a second workerd process, reached over a Unix socket (the production
+   * layout, deploy/k3s/edge.yaml; default true), or inside the edge's own process (false).
+   */
+  outboxProcess?: boolean;
 }): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
@@ -50,10 +56,14 @@ export async function startWorkerdEdge(options: {
   // Tests and `npm start` reach the control plane and suppliers on loopback.
   const vaultDir = options.persistDir ?? join(dir, 'vault');
   mkdirSync(vaultDir, { recursive: true });
+  const split = options.outboxProcess !== false;
+  const outboxSocket = join(dir, 'outbox.sock');
+  const allow = ['public', 'private', 'local'] as const;
   writeFileSync(
     join(dir, 'config.capnp'),
-    renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow: ['public', 'private', 'local'], vaultDir }),
+    renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow, vaultDir, ...(split ? { outboxAddress: `unix:${outboxSocket}` } : {}) }),
   );
+  if (split) writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir }));
 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -62,8 +72,13 @@ export async function startWorkerdEdge(options: {
   }
   Object.assign(env, options.bindings);
 
-  const args = ['serve', join(dir, 'config.capnp'), ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
-  const child = spawn(WORKERD_BINARY, args, {
+  const edgeArgs = ['serve', join(dir, 'config.capnp'), ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
+  // Split: a shell starts the outbox process, then becomes the edge process (exec), so both share
+  // one process group (stopped, or killed in tests, as one node) and the group leader is the edge.
+  const [command, args] = split
+    ? ['/bin/sh', ['-c', '"$0" serve "$1" & shift; exec "$0" "$@"', WORKERD_BINARY, join(dir, 'outbox.capnp'), ...edgeArgs]]
+    : [WORKERD_BINARY, edgeArgs];
+  const child = spawn(command, args, {
     cwd: dir,
     env,
     detached: true, // its own process group, stopped as one
@@ -104,7 +119,13 @@ export async function startWorkerdEdge(options: {
 
   const url = `http://${host}:${options.port}`;
   try {
-    await waitUntilServing(url, () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${stderr}`));
+    const failure = () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${stderr}`);
+    await waitUntilServing(url, failure);
+    // Until its outbox listens the edge holds events in memory only, and a caller may kill the node at once.
+    for (const started = Date.now(); split && !existsSync(outboxSocket); await new Promise((resolve) => setTimeout(resolve, 20))) {
+      if (failure() !== null) throw new Error(failure()!);
+      if (Date.now() - started > READY_TIMEOUT_MS) throw new Error(`the outbox process did not listen on ${outboxSocket} within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+    }
   } catch (err) {
     await stopGroup();
     throw err;

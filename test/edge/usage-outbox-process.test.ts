@@ -1,0 +1,51 @@
+// The usage outbox in a process of its own (plain workerd, scripts/workerd-config.ts): the outbox
+// process's entrypoint hands every call to the node's one UsageOutboxObject, and the edge reaches
+// it through a service binding that its outbox code sees as a namespace of that one object.
+import { env, runInDurableObject } from 'cloudflare:test';
+import { afterEach, describe, expect, it } from 'vitest';
+import { USAGE_OUTBOX_NAME, durableUsageOutbox } from '../../edge/usage-outbox.ts';
+import { outboxServiceNamespace, usageOutbox } from '../../edge/usage-outbox-do.ts';
+import { usageEvent } from './support/usage-events.ts';
+
+const bindings = env as unknown as { USAGE_OUTBOX: DurableObjectNamespace };
+const real = bindings.USAGE_OUTBOX;
+const nodeObject = () => real.get(real.idFromName(USAGE_OUTBOX_NAME));
+
+/** What the edge's USAGE_OUTBOX_SERVICE binding does: a request to the outbox process's entrypoint. */
+function serviceBinding(calls: string[]): Fetcher {
+  return {
+    fetch: (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init);
+      calls.push(`${request.method} ${new URL(request.url).pathname}`);
+      return usageOutbox.fetch(request, bindings);
+    },
+  } as Fetcher;
+}
+
+afterEach(async () => {
+  await runInDurableObject(nodeObject(), (_i, state) => state.storage.deleteAlarm());
+});
+
+describe('usage outbox process', () => {
+  it('stores what the edge records through the service binding in the node object', async () => {
+    const calls: string[] = [];
+    const outbox = durableUsageOutbox({ namespace: outboxServiceNamespace(serviceBinding(calls)), minAppendIntervalMs: 0, nowMs: () => Date.now(), log: () => {} });
+    const held: Promise<unknown>[] = [];
+    const outcomes = [outbox.record(usageEvent(), (p) => held.push(p)), outbox.record(usageEvent(), (p) => held.push(p))];
+    while (held.length) await Promise.allSettled(held.splice(0));
+    expect(await Promise.all(outcomes)).toEqual(['stored', 'stored']);
+    // One turn, one append; the object is the one a node's outbox process holds.
+    expect(calls).toEqual(['POST /append']);
+    expect(await (await nodeObject().fetch('https://usage-outbox/status')).json()).toMatchObject({ pending: 2 });
+  });
+
+  it('holds only the node object: another name is a mistake, not a second outbox', () => {
+    const namespace = outboxServiceNamespace(serviceBinding([]));
+    expect(() => namespace.idFromName('someone-else')).toThrow(/holds only usage-outbox/);
+  });
+
+  it('answers 500 when its binding is missing, which the edge retries while holding the events', async () => {
+    const response = await usageOutbox.fetch(new Request('https://usage-outbox/status'), {});
+    expect(response.status).toBe(500);
+  });
+});
