@@ -29,6 +29,8 @@ export interface RunningEdge {
   close(): Promise<void>;
   /** The workerd process, where the runner knows it (plain workerd); for measurements only. */
   pid?: number;
+  /** The last started usage-outbox process of the node when it runs apart (plain workerd). */
+  outboxPid?: () => number | null;
 }
 
 export interface StartEdgeOptions {

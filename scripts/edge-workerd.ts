@@ -5,7 +5,7 @@
 // waits for /healthz and the outbox's socket, and stops the whole group on close.
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,10 +73,14 @@ export async function startWorkerdEdge(options: {
   Object.assign(env, options.bindings);
 
   const edgeArgs = ['serve', join(dir, 'config.capnp'), ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
-  // Split: a shell starts the outbox process, then becomes the edge process (exec), so both share
-  // one process group (stopped, or killed in tests, as one node) and the group leader is the edge.
+  // Split: a shell starts the outbox process and restarts it whenever it exits (as the cluster
+  // restarts a container; removing the socket file workerd leaves behind), then becomes the edge
+  // process (exec), so all share one process group (stopped, or killed in tests, as one node)
+  // whose leader is the edge. The outbox's current pid is written to a file (tests kill it alone).
+  const outboxPidFile = join(dir, 'outbox.pid');
+  const supervise = 'outbox() { while :; do rm -f "$2"; "$0" serve "$1" & echo $! > "$3"; wait $!; sleep 1; done; }; outbox "$1" "$2" "$3" & shift 3; exec "$0" "$@"';
   const [command, args] = split
-    ? ['/bin/sh', ['-c', '"$0" serve "$1" & shift; exec "$0" "$@"', WORKERD_BINARY, join(dir, 'outbox.capnp'), ...edgeArgs]]
+    ? ['/bin/sh', ['-c', supervise, WORKERD_BINARY, join(dir, 'outbox.capnp'), outboxSocket, outboxPidFile, ...edgeArgs]]
     : [WORKERD_BINARY, edgeArgs];
   const child = spawn(command, args, {
     cwd: dir,
@@ -130,5 +134,12 @@ export async function startWorkerdEdge(options: {
     await stopGroup();
     throw err;
   }
-  return { url, close: stopGroup, ...(child.pid === undefined ? {} : { pid: child.pid }) };
+  const outboxPid = (): number | null => {
+    try {
+      return Number(readFileSync(outboxPidFile, 'utf8').trim()) || null;
+    } catch {
+      return null;
+    }
+  };
+  return { url, close: stopGroup, ...(child.pid === undefined ? {} : { pid: child.pid }), ...(split ? { outboxPid } : {}) };
 }

@@ -167,6 +167,27 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     );
   }, 240_000);
 
+  it('keeps every answer when the outbox process alone dies: the edge holds the events until it is back', async () => {
+    // On plain workerd the outbox is a process of its own (scripts/edge-workerd.ts restarts it, as
+    // the cluster restarts its container); the edge serving requests must outlive it.
+    const dir = persistDir();
+    const node = await startNode('outbox-process-kill', 'workerd', dir);
+    const before = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(node, i % 2 === 0)));
+    await expectEachOnce(before, 10_000);
+
+    const first = node.edge.outboxPid!()!;
+    process.kill(first, 'SIGKILL');
+    // Answers completed while it is down or restarting: each ends once its event is on disk.
+    const startedMs = Date.now();
+    const during = await Promise.all(Array.from({ length: 8 }, (_, i) => complete(node, i % 2 === 0)));
+    const waitedMs = Date.now() - startedMs;
+    expect(node.edge.outboxPid!()).not.toBe(first);
+    const after = await Promise.all(Array.from({ length: 4 }, (_, i) => complete(node, i % 2 === 0)));
+    await expectEachOnce([...before, ...during, ...after], 30_000);
+    process.stdout.write(`usage durability: outbox process killed alone, ${during.length} answers completed meanwhile within ${waitedMs} ms, 0 lost, 0 twice\n`);
+    await node.edge.close();
+  }, 120_000);
+
   /** Streams that have their first chunk and take seconds more: in flight when the process dies. */
   async function startSlowStreams(node: EdgeNode, count: number): Promise<{ ids: string[]; ended: Promise<unknown> }> {
     supplier.setBehaviour({ interChunkDelayMs: 200, completionTokens: 100 });
