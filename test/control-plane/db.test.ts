@@ -1,7 +1,7 @@
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startDbBridge, type DbBridge } from '../../control-plane/db-bridge.ts';
 import { openDatabase } from '../../control-plane/db.ts';
@@ -168,6 +168,21 @@ describe('databases', () => {
       later = new Promise((resolve) => setTimeout(resolve, 10)).then(() => lite.db.query('SELECT 1 AS one'));
     });
     await expect(later).resolves.toMatchObject({ rows: [{ one: 1 }] });
+  });
+
+  it('sends a statement at once, never from a timer (the driver coalesces writes in a setTimeout(0): ≥ 1 ms each)', async () => {
+    const realSetTimeout = globalThis.setTimeout;
+    for (const [name, { db }] of targets()) {
+      await db.query('SELECT 1'); // a pooled connection is open: only the statement itself is left
+      vi.useFakeTimers({ toFake: ['setTimeout'] });
+      try {
+        const answer = db.query<{ one: number }>('SELECT 1 AS one').then((r) => r.rows[0]?.one);
+        const stuck = new Promise<string>((resolve) => realSetTimeout(() => resolve('waiting on a timer'), 2000));
+        expect(await Promise.race([answer, stuck]), name).toBe(1);
+      } finally {
+        vi.useRealTimers();
+      }
+    }
   });
 
   it('returns bigint columns as strings and reports rowCount', async () => {
