@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startDbBridge, type DbBridge } from '../../control-plane/db-bridge.ts';
-import { openDatabase } from '../../control-plane/db.ts';
+import { openDatabase, sendGatheredInMicrotask } from '../../control-plane/db.ts';
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../support/db.ts';
 
 /** A TCP server that records what reaches it, standing in for a database the bridge may or may not reach. */
@@ -256,6 +256,26 @@ describe('databases', () => {
       await test.db.close();
       expect(performance.now() - started, name).toBeLessThan(1_000);
     }
+  });
+});
+
+describe('sendGatheredInMicrotask', () => {
+  it('sends what one synchronous run writes as one frame, and a Terminate at once with what is pending', async () => {
+    const sent: Buffer[] = [];
+    const socket = { rawWrite: (_d: Uint8Array) => {}, ws: { send: (d: Uint8Array) => void sent.push(Buffer.from(d)) } };
+    sendGatheredInMicrotask(socket);
+    socket.rawWrite(Buffer.from('P'));
+    socket.rawWrite(Buffer.from('B'));
+    socket.rawWrite(Buffer.from('S'));
+    expect(sent).toEqual([]);
+    await Promise.resolve();
+    expect(sent.map(String)).toEqual(['PBS']);
+    socket.rawWrite(Buffer.from('Q'));
+    socket.rawWrite(terminate);
+    // Synchronously: the driver closes the WebSocket right after writing Terminate.
+    expect(sent.map((b) => b.toString('hex'))).toEqual([Buffer.from('PBS').toString('hex'), Buffer.concat([Buffer.from('Q'), terminate]).toString('hex')]);
+    await Promise.resolve();
+    expect(sent).toHaveLength(2);
   });
 });
 
