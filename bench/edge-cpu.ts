@@ -1,9 +1,11 @@
 // `npm run bench:edge-cpu`: a short, focused measurement of the edge on plain workerd — maximum
-// throughput and CPU per request of its process and of its main thread (where the isolate and its
-// Durable Objects run), how much of the time that thread waits for a CPU, and the control plane's
+// throughput, p50/p99, and CPU per request of its process, of its main thread (where the isolate
+// and its Durable Objects run) and of its usage-outbox process, how much of the time that thread
+// waits for a CPU, and the control plane's
 // CPU for the ingestion — against the bare Node hop in the same run, a few rounds in alternation
 // so drift on a noisy machine hits all alike. EDGE_CPU_COMPARE_BUNDLE runs another build (e.g. the
-// last commit's dist/edge/index.js) beside this one, alternating: an A/B on the same machine state.
+// last commit's dist/edge/index.js) beside this one, alternating: an A/B on the same machine state;
+// EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout.
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
 // there; top modules and functions by self time printed); EDGE_CPU_PERF=<file> a round under
 // `perf record -g` (native code too). Settings: EDGE_CPU_SECONDS (8), EDGE_CPU_ROUNDS (3),

@@ -103,12 +103,6 @@ async function bridged(
   });
 }
 
-/**
- * neonConfig is global in the driver, but each Client's socket carries its own overrides (the
- * socket's instance setters, read through `client.neonConfig`), so the settings go on a Client
- * subclass per pool. The Neon Pool ignores `options.Client` (it sets `this.Client` after the
- * base constructor), hence the assignment after construction.
- */
 /** The driver's WebSocket-backed socket, as far as sendGatheredInMicrotask touches it. */
 export interface DriverSocket {
   rawWrite(data: Uint8Array): void;
@@ -146,6 +140,12 @@ function isTerminate(data: Uint8Array): boolean {
   return data.length === 5 && data[0] === 0x58 && data[1] === 0 && data[2] === 0 && data[3] === 0 && data[4] === 4;
 }
 
+/**
+ * neonConfig is global in the driver, but each Client's socket carries its own overrides (the
+ * socket's instance setters, read through `client.neonConfig`), so the settings go on a Client
+ * subclass per pool. The Neon Pool ignores `options.Client` (it sets `this.Client` after the
+ * base constructor), hence the assignment after construction.
+ */
 function createPool(
   connectionString: string,
   max: number,

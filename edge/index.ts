@@ -33,12 +33,14 @@ const MANIFEST_WAIT_SECONDS = 20;
  * reached over a service binding (USAGE_OUTBOX_SERVICE, plain workerd: scripts/workerd-config.ts).
  */
 function usageOutboxOf(env: Record<string, unknown>): { namespace: OutboxNamespace; minAppendIntervalMs?: number } {
+  // Both processes of a node get the same bindings: a bad USAGE_OUTBOX_MAX_EVENTS fails here, as
+  // a 503 for every request, not at the first append (where every answer would wait for it).
+  maxEventsOf(env);
   if (env.USAGE_OUTBOX_SERVICE) {
     // Its commits do not hold this thread: append as soon as the previous append is answered.
     return { namespace: outboxServiceNamespace(env.USAGE_OUTBOX_SERVICE as Fetcher), minAppendIntervalMs: 0 };
   }
   if (!env.USAGE_OUTBOX) throw new EdgeConfigError('binding USAGE_OUTBOX (the UsageOutboxObject Durable Object) or USAGE_OUTBOX_SERVICE is required');
-  maxEventsOf(env); // a bad USAGE_OUTBOX_MAX_EVENTS fails here, as a 503, not at the first append
   return { namespace: env.USAGE_OUTBOX as DurableObjectNamespace };
 }
 

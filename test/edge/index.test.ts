@@ -4,7 +4,7 @@
 // would be cached by the module and would call a real control plane.
 import { createExecutionContext, SELF, waitOnExecutionContext } from 'cloudflare:test';
 import { exportJWK, generateKeyPair } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import worker from '../../edge/index.ts';
 
 const unavailable = {
@@ -62,5 +62,34 @@ describe('edge entry (index.ts)', () => {
 
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual(unavailable);
+  });
+
+  // Otherwise complete: only the outbox's bound is wrong, or the outbox is missing. With the
+  // outbox in its own process the bound is checked there too late (at the first append, with every
+  // answer waiting on it), so the edge checks it as well.
+  const outboxCases: { name: string; outbox: Record<string, unknown> }[] = [
+    { name: 'USAGE_OUTBOX_MAX_EVENTS below 100, outbox in its own process', outbox: { USAGE_OUTBOX_SERVICE: { fetch: () => new Response('{}') }, USAGE_OUTBOX_MAX_EVENTS: '5' } },
+    { name: 'USAGE_OUTBOX_MAX_EVENTS not a number, outbox in this process', outbox: { USAGE_OUTBOX: {}, USAGE_OUTBOX_MAX_EVENTS: 'many' } },
+    { name: 'no outbox binding', outbox: {} },
+  ];
+
+  it.each(outboxCases)('answers 503 and logs why for $name', async ({ outbox }) => {
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const lines: string[] = [];
+    const spy = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void lines.push(String(line)));
+    try {
+      const response = await callEntry({
+        NODE_ID: 'node-test',
+        CONTROL_PLANE_URL: 'http://127.0.0.1:1',
+        MANIFEST_PUBLIC_KEYS: await publicKeysBinding(),
+        NODE_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'node-test' }),
+        ...outbox,
+      });
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual(unavailable);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines.some((line) => line.includes('edge configuration is unusable') && line.includes('USAGE_OUTBOX'))).toBe(true);
   });
 });
