@@ -41,6 +41,16 @@ describe('deploy files', () => {
     expect(k3s).toContain('env: *bindings');
   });
 
+  it('renders the one-process layout (the outbox inside the edge) without an outbox address', () => {
+    const { outboxAddress: _, ...oneProcess } = PRODUCTION.edge;
+    const config = renderWorkerdConfig(oneProcess);
+    expect(config).toContain('(name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject")');
+    expect(config).toContain('(className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true)');
+    expect(config).toContain('(className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault")');
+    expect(config).not.toContain('USAGE_OUTBOX_SERVICE');
+    expect(config).not.toContain('external');
+  });
+
   it('binds every binding edge/config.ts reads, each from the environment', () => {
     const read_ = [...read('edge/config.ts').matchAll(/\((?:env), '([A-Z_]+)'/g)].map((m) => m[1]);
     expect(read_.length).toBeGreaterThan(5);
