@@ -67,7 +67,17 @@ export function createEdgeApp(deps: EdgeDeps) {
     await next();
   });
 
+  /** Liveness: the process serves. */
   app.get('/healthz', (c) => c.json({ ok: true }));
+  /**
+   * Readiness: the node can also keep what it serves. With the outbox in a process of its own, a
+   * node whose outbox is down would hold every answer's end for up to 30 s; not ready, it gets no
+   * new traffic until the outbox is back.
+   */
+  app.get('/readyz', async (c) => {
+    if (await deps.outbox.reachable()) return c.json({ ok: true });
+    return c.json(errorPayload('openai', 'usage_backlog', 'This gateway node cannot store usage right now.', { requestId: c.get('requestId') }), 503);
+  });
 
   const v1 = new Hono<EdgeEnv>()
     .use(gate(deps))

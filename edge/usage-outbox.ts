@@ -36,6 +36,8 @@ export interface UsageOutbox {
   pending(): number;
   /** Cheap: the last answer of the store, re-read (at most once a second) only while it says full. */
   state(): Promise<OutboxState>;
+  /** Asks the store now (readiness): whether it answers. */
+  reachable(): Promise<boolean>;
 }
 
 /** The parts of a DurableObjectNamespace the outbox uses (tests wrap it to count calls). */
@@ -207,6 +209,15 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       const { pending, max, full } = known.state;
       return { pending: pending + held.length, max, full: full || held.length >= MAX_HELD };
     },
+    async reachable() {
+      try {
+        remember(await call<OutboxState>('/status'));
+        return true;
+      } catch (err) {
+        log('warn', 'usage outbox unreachable', { error: err instanceof Error ? err.message : String(err) });
+        return false;
+      }
+    },
   };
 }
 
@@ -279,5 +290,6 @@ export function createUsageOutbox(options: UsageOutboxOptions): UsageOutbox {
     flush,
     pending: () => queue.length,
     state: async () => ({ pending: queue.length, max: options.maxQueued, full: queue.length >= options.maxQueued }),
+    reachable: async () => true,
   };
 }

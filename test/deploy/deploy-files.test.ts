@@ -39,6 +39,8 @@ describe('deploy files', () => {
       expect(line).toContain(`{ name: run, mountPath: ${socket.slice(0, socket.lastIndexOf('/'))} }`);
     }
     expect(k3s).toContain('env: *bindings');
+    // A node whose outbox is down is not ready (edge/app.ts /readyz).
+    expect(k3s).toContain('httpGet: { path: /readyz, port: http }');
   });
 
   it('renders the one-process layout (the outbox inside the edge) without an outbox address', () => {

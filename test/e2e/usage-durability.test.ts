@@ -175,8 +175,12 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     const before = await Promise.all(Array.from({ length: 6 }, (_, i) => complete(node, i % 2 === 0)));
     await expectEachOnce(before, 10_000);
 
+    const ready = async () => (await fetch(`${node.edge.url}/readyz`)).status;
+    expect(await ready()).toBe(200);
     const first = node.edge.outboxPid!()!;
     process.kill(first, 'SIGKILL');
+    // Not ready while it is down (it is restarted after 1 s): the cluster sends traffic elsewhere.
+    await waitFor(async () => (await ready()) === 503, { timeoutMs: 900, intervalMs: 20 });
     // Answers completed while it is down or restarting: each ends once its event is on disk.
     const startedMs = Date.now();
     const during = await Promise.all(Array.from({ length: 8 }, (_, i) => complete(node, i % 2 === 0)));
@@ -184,6 +188,7 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     expect(node.edge.outboxPid!()).not.toBe(first);
     const after = await Promise.all(Array.from({ length: 4 }, (_, i) => complete(node, i % 2 === 0)));
     await expectEachOnce([...before, ...during, ...after], 30_000);
+    expect(await ready()).toBe(200);
     process.stdout.write(`usage durability: outbox process killed alone, ${during.length} answers completed meanwhile within ${waitedMs} ms, 0 lost, 0 twice\n`);
     await node.edge.close();
   }, 120_000);

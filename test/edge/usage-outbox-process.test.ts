@@ -5,6 +5,7 @@ import { env, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { USAGE_OUTBOX_NAME, durableUsageOutbox } from '../../edge/usage-outbox.ts';
 import { outboxServiceNamespace, usageOutbox } from '../../edge/usage-outbox-do.ts';
+import { createTestEdge } from './support/test-edge.ts';
 import { usageEvent } from './support/usage-events.ts';
 
 const bindings = env as unknown as { USAGE_OUTBOX: DurableObjectNamespace };
@@ -42,6 +43,27 @@ describe('usage outbox process', () => {
   it('holds only the node object: another name is a mistake, not a second outbox', () => {
     const namespace = outboxServiceNamespace(serviceBinding([]));
     expect(() => namespace.idFromName('someone-else')).toThrow(/holds only usage-outbox/);
+  });
+
+  it('is reachable for readiness while the process answers, and not once it does not', async () => {
+    const outbox = (service: Fetcher) => durableUsageOutbox({ namespace: outboxServiceNamespace(service), nowMs: () => Date.now(), log: () => {} });
+    expect(await outbox(serviceBinding([])).reachable()).toBe(true);
+    const down = { fetch: () => Promise.reject(new Error('connect ECONNREFUSED')) } as unknown as Fetcher;
+    expect(await outbox(down).reachable()).toBe(false);
+    const broken = { fetch: () => Promise.resolve(new Response('', { status: 500 })) } as unknown as Fetcher;
+    expect(await outbox(broken).reachable()).toBe(false);
+  });
+
+  it('makes the node not ready while its outbox does not answer, in the JSON error shape', async () => {
+    let up = true;
+    const edge = await createTestEdge({ outboxReachable: async () => up });
+    expect((await edge.send('/readyz')).status).toBe(200);
+    up = false;
+    const response = await edge.send('/readyz');
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ error: { code: 'usage_backlog', type: 'service_unavailable' } });
+    // Liveness does not depend on it: the process itself is fine.
+    expect((await edge.send('/healthz')).status).toBe(200);
   });
 
   it('answers 500 when its binding is missing, which the edge retries while holding the events', async () => {

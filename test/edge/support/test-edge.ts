@@ -33,6 +33,8 @@ export interface TestEdgeOptions {
   storeGate?: Deferred<void>;
   /** EdgeDeps.durableAnswers (default true). */
   durableAnswers?: boolean;
+  /** Whether the outbox answers a readiness check (default: it does). */
+  outboxReachable?: () => Promise<boolean>;
 }
 
 export interface SendOptions {
@@ -87,7 +89,11 @@ export async function createTestEdge(options: TestEdgeOptions = {}): Promise<Tes
     maxQueued: 1000,
   });
   const gate = options.storeGate;
-  const outbox: typeof memory = gate ? { ...memory, record: (event, waitUntil) => memory.record(event, waitUntil).then(async (r) => (await gate.promise, r)) } : memory;
+  const outbox: typeof memory = {
+    ...memory,
+    ...(gate ? { record: (event, waitUntil) => memory.record(event, waitUntil).then(async (r) => (await gate.promise, r)) } : {}),
+    ...(options.outboxReachable ? { reachable: options.outboxReachable } : {}),
+  };
   const manifest = createManifestStore({
     fetchManifest: controlPlane.fetchManifest,
     publicKeys: signer.publicKeys,
