@@ -5,7 +5,8 @@
 // CPU for the ingestion — against the bare Node hop in the same run, a few rounds in alternation
 // so drift on a noisy machine hits all alike. EDGE_CPU_COMPARE_BUNDLE runs another build (e.g. the
 // last commit's dist/edge/index.js) beside this one, alternating: an A/B on the same machine state;
-// EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout.
+// EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout, and
+// EDGE_CPU_COMPARE_V8_FLAGS with V8 flags of its own.
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
 // there; top modules and functions by self time printed); EDGE_CPU_PERF=<file> a round under
 // `perf record -g` (native code too). Settings: EDGE_CPU_SECONDS (8), EDGE_CPU_ROUNDS (3),
@@ -35,6 +36,8 @@ const RATE = num('EDGE_CPU_RATE', 0);
 const COMPARE = process.env.EDGE_CPU_COMPARE_BUNDLE || '';
 /** 'true' / 'false': the comparison build's outbox in a process of its own or in the edge's (default: as this one). */
 const COMPARE_OUTBOX = process.env.EDGE_CPU_COMPARE_OUTBOX_PROCESS || '';
+/** V8 flags for the comparison build's edge process, space-separated (e.g. GC settings). */
+const COMPARE_V8 = process.env.EDGE_CPU_COMPARE_V8_FLAGS || '';
 
 interface Target {
   name: string;
@@ -152,7 +155,7 @@ async function main(): Promise<void> {
     {
       manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),
       ...(PROFILE ? { plainEdgeInspectorAddr: INSPECTOR } : {}),
-      ...(COMPARE ? { comparison: { bundle: COMPARE, port: 7415, ...(COMPARE_OUTBOX ? { outboxProcess: COMPARE_OUTBOX === 'true' } : {}) } } : {}),
+      ...(COMPARE ? { comparison: { bundle: COMPARE, port: 7415, ...(COMPARE_OUTBOX ? { outboxProcess: COMPARE_OUTBOX === 'true' } : {}), ...(COMPARE_V8 ? { v8Flags: COMPARE_V8.split(' ') } : {}) } } : {}),
     },
   );
   const hop = await forkChild(HOP_ENTRY, ['7414', stack.supplierOrigin]);

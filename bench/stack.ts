@@ -81,7 +81,7 @@ export async function startStack(
     manifestKeys: number;
     plainEdgeInspectorAddr?: string;
     /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs. */
-    comparison?: { bundle: string; port: number; outboxProcess?: boolean };
+    comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[] };
   },
 ): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
@@ -151,6 +151,7 @@ export async function startStack(
           port: options.comparison.port,
           bindings: edgeBindingsFor(),
           ...(options.comparison.outboxProcess === undefined ? {} : { outboxProcess: options.comparison.outboxProcess }),
+          ...(options.comparison.v8Flags ? { v8Flags: options.comparison.v8Flags } : {}),
         })
       : undefined;
     if (comparison) closers.push(comparison.close);

@@ -48,6 +48,8 @@ export async function startWorkerdEdge(options: {
    * layout, deploy/k3s/edge.yaml; default true), or inside the edge's own process (false).
    */
   outboxProcess?: boolean;
+  /** V8 flags for the edge process (scripts/workerd-config.ts). */
+  v8Flags?: readonly string[];
 }): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
@@ -61,7 +63,14 @@ export async function startWorkerdEdge(options: {
   const allow = ['public', 'private', 'local'] as const;
   writeFileSync(
     join(dir, 'config.capnp'),
-    renderWorkerdConfig({ bundle: 'index.js', address: `${host}:${options.port}`, allow, vaultDir, ...(split ? { outboxAddress: `unix:${outboxSocket}` } : {}) }),
+    renderWorkerdConfig({
+      bundle: 'index.js',
+      address: `${host}:${options.port}`,
+      allow,
+      vaultDir,
+      ...(split ? { outboxAddress: `unix:${outboxSocket}` } : {}),
+      ...(options.v8Flags ? { v8Flags: options.v8Flags } : {}),
+    }),
   );
   if (split) writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir }));
 

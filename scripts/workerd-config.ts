@@ -52,6 +52,8 @@ export interface WorkerdConfigOptions {
    * this process (one process per node; what Miniflare does).
    */
   outboxAddress?: string;
+  /** V8 flags for the edge process (workerd's `v8Flags`; benchmarks try GC settings with it). */
+  v8Flags?: readonly string[];
 }
 
 /** A capnp string literal; the values here are names and paths, never secrets. */
@@ -109,7 +111,7 @@ ${sharedServices(options)}${outboxService}
   ],
   sockets = [
     (name = "http", address = ${capnpText(options.address)}, http = (), service = "edge"),
-  ],
+  ],${options.v8Flags?.length ? `\n  v8Flags = [${options.v8Flags.map(capnpText).join(', ')}],` : ''}
 );
 
 ${workerBlock('edgeWorker', options.bundle, ['(name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault")', outboxBinding], split ? [vault] : [vault, OUTBOX_NAMESPACE])}`;
