@@ -75,7 +75,7 @@ export function createEdgeApp(deps: EdgeDeps) {
    * new traffic until the outbox is back.
    */
   app.get('/readyz', async (c) => {
-    if (await deps.outbox.reachable()) return c.json({ ok: true });
+    if (await deps.outbox.reachable((p) => c.executionCtx.waitUntil(p))) return c.json({ ok: true });
     return c.json(errorPayload('openai', 'usage_backlog', 'This gateway node cannot store usage right now.', { requestId: c.get('requestId') }), 503);
   });
 

@@ -36,8 +36,12 @@ export interface UsageOutbox {
   pending(): number;
   /** Cheap: the last answer of the store, re-read (at most once a second) only while it says full. */
   state(): Promise<OutboxState>;
-  /** Asks the store now (readiness): whether it answers. */
-  reachable(): Promise<boolean>;
+  /**
+   * Asks the store now (readiness): whether it answers. When it does and events are held in
+   * memory with no append running (the store was down), their append starts in this waitUntil:
+   * a node that is not ready gets no traffic, so no request would start it.
+   */
+  reachable(waitUntil: (p: Promise<unknown>) => void): Promise<boolean>;
 }
 
 /** The parts of a DurableObjectNamespace the outbox uses (tests wrap it to count calls). */
@@ -209,9 +213,10 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       const { pending, max, full } = known.state;
       return { pending: pending + held.length, max, full: full || held.length >= MAX_HELD };
     },
-    async reachable() {
+    async reachable(waitUntil) {
       try {
         remember(await call<OutboxState>('/status'));
+        if (held.length > 0 && !pump) waitUntil(startPump());
         return true;
       } catch (err) {
         log('warn', 'usage outbox unreachable', { error: err instanceof Error ? err.message : String(err) });

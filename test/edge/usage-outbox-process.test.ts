@@ -47,11 +47,36 @@ describe('usage outbox process', () => {
 
   it('is reachable for readiness while the process answers, and not once it does not', async () => {
     const outbox = (service: Fetcher) => durableUsageOutbox({ namespace: outboxServiceNamespace(service), nowMs: () => Date.now(), log: () => {} });
-    expect(await outbox(serviceBinding([])).reachable()).toBe(true);
+    const ignore = () => {};
+    expect(await outbox(serviceBinding([])).reachable(ignore)).toBe(true);
     const down = { fetch: () => Promise.reject(new Error('connect ECONNREFUSED')) } as unknown as Fetcher;
-    expect(await outbox(down).reachable()).toBe(false);
+    expect(await outbox(down).reachable(ignore)).toBe(false);
     const broken = { fetch: () => Promise.resolve(new Response('', { status: 500 })) } as unknown as Fetcher;
-    expect(await outbox(broken).reachable()).toBe(false);
+    expect(await outbox(broken).reachable(ignore)).toBe(false);
+  });
+
+  it('appends what it held while the process was down from the readiness check that finds it back', async () => {
+    const pendingOf = async () => ((await (await nodeObject().fetch('https://usage-outbox/status')).json()) as { pending: number }).pending;
+    const before = await pendingOf();
+    let up = false;
+    const calls: string[] = [];
+    const live = serviceBinding(calls);
+    const service = { fetch: (input: RequestInfo | URL, init?: RequestInit) => (up ? live.fetch(input, init) : Promise.reject(new Error('connect ECONNREFUSED'))) } as Fetcher;
+    const outbox = durableUsageOutbox({ namespace: outboxServiceNamespace(service), minAppendIntervalMs: 0, nowMs: () => Date.now(), sleep: async () => {}, log: () => {} });
+    const held: Promise<unknown>[] = [];
+    const outcome = outbox.record(usageEvent(), (p) => held.push(p));
+    // Every append attempt fails and the pump gives up: the event waits in memory, and a node
+    // that is not ready gets no request that would start another.
+    await held[0];
+    expect(outbox.pending()).toBe(1);
+    up = true;
+    const started: Promise<unknown>[] = [];
+    expect(await outbox.reachable((p) => started.push(p))).toBe(true);
+    expect(started).toHaveLength(1);
+    await Promise.all(started);
+    expect(await outcome).toBe('stored');
+    expect(calls).toEqual(['GET /status', 'POST /append']);
+    expect(await pendingOf()).toBe(before + 1);
   });
 
   it('makes the node not ready while its outbox does not answer, in the JSON error shape', async () => {

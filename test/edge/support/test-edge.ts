@@ -34,7 +34,7 @@ export interface TestEdgeOptions {
   /** EdgeDeps.durableAnswers (default true). */
   durableAnswers?: boolean;
   /** Whether the outbox answers a readiness check (default: it does). */
-  outboxReachable?: () => Promise<boolean>;
+  outboxReachable?: (waitUntil: (p: Promise<unknown>) => void) => Promise<boolean>;
 }
 
 export interface SendOptions {
