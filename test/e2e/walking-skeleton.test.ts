@@ -1,6 +1,6 @@
 // End to end with real processes: the control plane as its own Node process on a real
 // PostgreSQL, the edge Worker under Miniflare and again on plain `workerd serve` (the production
-// path), the fake supplier, and the official OpenAI SDK as the client. Everything talks real
+// path, edge and usage outbox in two processes, and once more with the outbox in the edge's), the fake supplier, and the official OpenAI SDK as the client. Everything talks real
 // HTTP on loopback. The supplier's key is a credential created through the management API: it
 // reaches the edge only sealed to the node's X25519 key (the edge has no SUPPLIER_KEYS).
 
@@ -19,7 +19,7 @@ const MARKER = 'PROMPT-MARKER-7f3a';
 
 // The audit assertions need SQL access to the control plane's database, which only a real
 // PostgreSQL shared between processes gives; without one this file says so and skips.
-describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd'] as const)('walking skeleton, end to end on %s', (runtime) => {
+describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd', 'workerd-one-process'] as const)('walking skeleton, end to end on %s', (runtime) => {
   let stack: E2eStack;
   let testDb: TestDatabase;
   let supplier: FakeSupplier;

@@ -12,7 +12,8 @@ import { manage, registerEdgeNode } from '../../scripts/manage-client.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { freePort, spawnControlPlane, type ControlPlaneProcess } from './processes.ts';
 
-export type EdgeRuntime = 'miniflare' | 'workerd';
+/** `workerd`: the production layout, edge and outbox in two processes; `workerd-one-process`: the outbox inside the edge's. */
+export type EdgeRuntime = 'miniflare' | 'workerd' | 'workerd-one-process';
 
 /** The actor of fixtures written straight to the database (the catalog seed). */
 export const E2E_ACTOR: Actor = { userId: null, tokenId: null, requestId: null, clientAddr: 'e2e' };
@@ -58,8 +59,8 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
   const running = new Set<RunningEdge>();
 
   async function launch(bindings: EdgeBindings, runtime: EdgeRuntime, persistDir: string | undefined): Promise<RunningEdge> {
-    const start = runtime === 'workerd' ? startWorkerdEdge : startEdge;
-    const edge = await start({ bundle, port: await freePort(), bindings, ...(persistDir ? { persistDir } : {}) });
+    const options = { bundle, port: await freePort(), bindings, ...(persistDir ? { persistDir } : {}) };
+    const edge = runtime === 'miniflare' ? await startEdge(options) : await startWorkerdEdge({ ...options, outboxProcess: runtime === 'workerd' });
     running.add(edge);
     return edge;
   }
