@@ -119,6 +119,17 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     known = { state: { pending, max, full }, atMs: nowMs() };
   }
 
+  /** Re-reads the store's state; false (logged) when it does not answer. */
+  async function refreshStatus(): Promise<boolean> {
+    try {
+      remember(await call<OutboxState>('/status'));
+      return true;
+    } catch (err) {
+      log('error', 'usage outbox status unavailable', { error: err instanceof Error ? err.message : String(err) });
+      return false;
+    }
+  }
+
   async function append(batch: Entry[]): Promise<void> {
     lastAppendMs = nowMs();
     const answer = await call<AppendAnswer>('/append', { method: 'POST', body: JSON.stringify(batch.map((e) => e.event)) });
@@ -203,25 +214,14 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     },
     pending: () => known.state.pending + held.length,
     async state() {
-      if (known.state.full && nowMs() - known.atMs >= FULL_RECHECK_MS) {
-        try {
-          remember(await call<OutboxState>('/status'));
-        } catch (err) {
-          log('error', 'usage outbox status unavailable', { error: err instanceof Error ? err.message : String(err) });
-        }
-      }
+      if (known.state.full && nowMs() - known.atMs >= FULL_RECHECK_MS) await refreshStatus();
       const { pending, max, full } = known.state;
       return { pending: pending + held.length, max, full: full || held.length >= MAX_HELD };
     },
     async reachable(waitUntil) {
-      try {
-        remember(await call<OutboxState>('/status'));
-        if (held.length > 0 && !pump) waitUntil(startPump());
-        return true;
-      } catch (err) {
-        log('warn', 'usage outbox unreachable', { error: err instanceof Error ? err.message : String(err) });
-        return false;
-      }
+      if (!(await refreshStatus())) return false;
+      if (held.length > 0 && !pump) waitUntil(startPump());
+      return true;
     },
   };
 }

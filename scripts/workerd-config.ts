@@ -143,9 +143,11 @@ ${workerBlock('outboxWorker', options.bundle, ['(name = "USAGE_OUTBOX", durableO
 }
 
 /** The committed production configs (deploy/workerd/): an edge process and its outbox process, one pod. */
+const NODE = { bundle: 'index.js', allow: ['public', 'private'], vaultDir: '/var/lib/taas-edge' } as const;
+const OUTBOX_SOCKET = 'unix:/run/taas-edge/outbox.sock';
 export const PRODUCTION = {
-  edge: { bundle: 'index.js', address: '*:8080', allow: ['public', 'private'], vaultDir: '/var/lib/taas-edge', outboxAddress: 'unix:/run/taas-edge/outbox.sock' },
-  outbox: { bundle: 'index.js', address: 'unix:/run/taas-edge/outbox.sock', allow: ['public', 'private'], vaultDir: '/var/lib/taas-edge' },
+  edge: { ...NODE, address: '*:8080', outboxAddress: OUTBOX_SOCKET },
+  outbox: { ...NODE, address: OUTBOX_SOCKET },
 } as const satisfies { edge: WorkerdConfigOptions; outbox: Omit<WorkerdConfigOptions, 'outboxAddress'> };
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
