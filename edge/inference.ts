@@ -46,7 +46,8 @@ export interface InferencePlan {
 }
 
 export interface Answer {
-  body: ReadableStream<Uint8Array>;
+  /** A stream, or an answer read whole: its bytes, given once its usage event lets it end (meter-json.ts). */
+  body: ReadableStream<Uint8Array> | Promise<Uint8Array<ArrayBuffer>>;
   contentType: string;
   status?: number;
 }
@@ -105,12 +106,13 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
 
   const answer = plan.respond(response, response.body, route, (result) =>
     usage.finish({
-      status: response.status,
+      status: result.status ?? response.status,
       usage: result.usage,
       estimate: { input: Math.ceil(plan.requestBytes / 4), output: result.outputEstimate },
     }),
   );
+  const body = answer.body instanceof ReadableStream ? answer.body : await answer.body;
   c.header('content-type', answer.contentType);
   if (answer.contentType.startsWith('text/event-stream')) c.header('cache-control', 'no-cache');
-  return c.body(answer.body, (answer.status ?? response.status) as 200);
+  return c.body(body, (answer.status ?? response.status) as 200);
 }

@@ -32,6 +32,8 @@ export type OnEnd = (result: MeterResult) => Promise<void> | void;
 export interface MeterResult {
   usage: MeteredUsage | null;
   outcome: 'complete' | 'client_aborted' | 'upstream_failed';
+  /** The status the client got, when not the supplier's (an answer that failed before its first byte was sent). */
+  status?: number;
   /** Output tokens guessed from what passed through; used only when `usage` is null. */
   outputEstimate: number;
 }

@@ -14,6 +14,8 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
   return async (c, next) => {
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
     const durableAnswers = deps.durableAnswers !== false;
+    /** The event is on disk (or the outbox gave up waiting): an answer made after that needs no hold. */
+    let stored = false;
     const usage = createUsageRecorder({
       key: c.get('key'),
       requestId: c.get('requestId'),
@@ -21,10 +23,13 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
       startedMs: c.get('startedMs'),
       nowMs: deps.nowMs,
       emit: (event) => {
-        const stored = deps.outbox.record(event, waitUntil);
+        const outcome = deps.outbox.record(event, waitUntil);
+        const done = () => {
+          stored = true;
+        };
         // The outbox bounds the wait (an unreachable store answers 'held'); a failure must not
         // break an answer that is otherwise complete.
-        if (durableAnswers) return stored.then(() => {}, () => {});
+        if (durableAnswers) return outcome.then(done, done);
       },
     });
     // Keeps the request alive until its usage event is out, also when the client disconnects
@@ -33,11 +38,12 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
     c.set('usage', usage);
     await next();
     // A metered answer (inference.ts) holds its own end until the promise of `finish` settles
-    // (metering.ts), with no stream added. An answer whose event was finished before its body
-    // existed (an error, an answer made here) has its end held by one pass-through stream.
+    // (metering.ts), with no stream added, or was made once it settled (an answer read whole,
+    // meter-json.ts). An answer whose event was finished before its body existed (an error, an
+    // answer made here) and is not stored yet has its end held by one pass-through stream.
     const body = c.res.body;
-    if (!body || !durableAnswers || !usage.finished) return;
-    const stored = usage.finish({ status: c.res.status }); // already finished: the promise of that first call
-    c.res = new Response(body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => stored })), c.res);
+    if (!body || !durableAnswers || !usage.finished || stored) return;
+    const ending = usage.finish({ status: c.res.status }); // already finished: the promise of that first call
+    c.res = new Response(body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ flush: () => ending })), c.res);
   };
 }

@@ -68,7 +68,7 @@ export function audioTranscriptionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       upstream: (route, credential) => openAiMultipartRequest(route, 'audio/transcriptions', form, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
         // text, srt and vtt answers are not JSON: they read as "not reported" and are estimated.
-        body: meterJsonPassThrough(upstreamBody, (answer) => readTranscriptionUsage(answer, () => uploadSeconds(fileBytes)), onEnd),
+        body: meterJsonPassThrough(response, (answer) => readTranscriptionUsage(answer, () => uploadSeconds(fileBytes)), onEnd),
         contentType: response.headers.get('content-type') ?? 'application/json',
       }),
     });

@@ -46,7 +46,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
           return body.stream
             ? { body: meterTranslatedStream(upstreamBody, messagesStreamToChat({ model: body.model, created, includeUsage, requestId }), onEnd), contentType: 'text/event-stream; charset=utf-8' }
             : {
-                body: meterJsonTranslated(upstreamBody, (j) => chatCompletionFromMessage(j, { model: body.model, created }), () => unreadable(requestId), onEnd),
+                body: meterJsonTranslated(response, (j) => chatCompletionFromMessage(j, { model: body.model, created }), () => unreadable(requestId), onEnd),
                 contentType: 'application/json',
               };
         }
@@ -55,7 +55,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
               body: meterChatStream(upstreamBody, { dropUsageChunk: !includeUsage, requestId }, onEnd),
               contentType: response.headers.get('content-type') ?? 'text/event-stream',
             }
-          : { body: meterJsonPassThrough(upstreamBody, readChatAnswer, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' };
+          : { body: meterJsonPassThrough(response, readChatAnswer, onEnd), contentType: response.headers.get('content-type') ?? 'application/json' };
       },
     });
   };

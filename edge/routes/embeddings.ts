@@ -31,7 +31,7 @@ export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'embeddings', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
-        body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
+        body: meterJsonPassThrough(response, readInputUsage, onEnd),
         contentType: response.headers.get('content-type') ?? 'application/json',
       }),
     });

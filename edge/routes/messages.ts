@@ -41,13 +41,13 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
         if (route.format === 'anthropic') {
           return body.stream
             ? { body: meterMessagesStream(upstreamBody, onEnd), contentType: response.headers.get('content-type') ?? SSE }
-            : { body: meterJsonPassThrough(upstreamBody, readMessageAnswer, onEnd), contentType: response.headers.get('content-type') ?? JSON_TYPE };
+            : { body: meterJsonPassThrough(response, readMessageAnswer, onEnd), contentType: response.headers.get('content-type') ?? JSON_TYPE };
         }
         return body.stream
           ? { body: meterTranslatedStream(upstreamBody, chatStreamToMessages({ model: body.model }), onEnd), contentType: SSE }
           : {
               body: meterJsonTranslated(
-                upstreamBody,
+                response,
                 (j) => messageFromChatCompletion(j, { model: body.model }),
                 () => errorPayload('anthropic', 'upstream_failed', 'The supplier sent an answer that could not be read.', { requestId: c.get('requestId') }),
                 onEnd,

@@ -25,7 +25,7 @@ export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'rerank', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({
-        body: meterJsonPassThrough(upstreamBody, readInputUsage, onEnd),
+        body: meterJsonPassThrough(response, readInputUsage, onEnd),
         contentType: response.headers.get('content-type') ?? 'application/json',
       }),
     });

@@ -48,14 +48,14 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : anthropicRequest(route, messagesRequest(), credential, { endpoint: 'messages' }),
-      respond: (_response, upstreamBody, route, onEnd) => {
+      respond: (response, upstreamBody, route, onEnd) => {
         const viaMessages = route.format === 'anthropic';
         return body.stream
           ? {
               body: responsesEventStream(upstreamBody, body, ids, onEnd, viaMessages ? messagesStreamToChat({ model: body.model, created, includeUsage: true, requestId: c.get('requestId') }) : null),
               contentType: 'text/event-stream; charset=utf-8',
             }
-          : { body: responsesJson(upstreamBody, body, ids, onEnd, viaMessages ? (m) => chatCompletionFromMessage(m, { model: body.model, created }) : null), contentType: 'application/json' };
+          : { body: responsesJson(response, body, ids, onEnd, viaMessages ? (m) => chatCompletionFromMessage(m, { model: body.model, created }) : null), contentType: 'application/json' };
       },
     });
   };
@@ -63,7 +63,7 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
 
 /** `toChat`: the supplier answered in another format (Anthropic); it becomes a chat completion first. */
 function responsesJson(
-  upstream: ReadableStream<Uint8Array>,
+  upstream: Response,
   request: ResponsesRequest,
   ids: ResponseIds,
   onEnd: OnEnd,
