@@ -6,13 +6,17 @@
 // so drift on a noisy machine hits all alike. EDGE_CPU_COMPARE_BUNDLE runs another build (e.g. the
 // last commit's dist/edge/index.js) beside this one, alternating: an A/B on the same machine state;
 // EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout, and
-// EDGE_CPU_COMPARE_V8_FLAGS with V8 flags of its own.
+// EDGE_CPU_COMPARE_V8_FLAGS with V8 flags of its own. EDGE_CPU_STREAMS=<n> adds, each round, n
+// streamed requests one at a time to each target: time to first byte and to the end.
+// EDGE_CPU_HOLD_INGESTION=true holds the control plane's usage ingestion back while an edge is
+// measured and lets it drain after (bench/ingestion-gate.ts): the edge as with the control plane
+// on other machines, not competing for these two cores.
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
 // there; top modules and functions by self time printed); EDGE_CPU_PERF=<file> a round under
 // `perf record -g` (native code too). Settings: EDGE_CPU_SECONDS (8), EDGE_CPU_ROUNDS (3),
 // EDGE_CPU_CONNECTIONS (50), EDGE_CPU_RATE (paced instead of max throughput), EDGE_CPU_NO_DRAIN
 // (do not wait for ingestion after a run), BENCH_MANIFEST_KEYS (10000), BENCH_DURABLE_ANSWERS;
-// ports 7410–7416.
+// ports 7410–7417.
 
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +42,9 @@ const COMPARE = process.env.EDGE_CPU_COMPARE_BUNDLE || '';
 const COMPARE_OUTBOX = process.env.EDGE_CPU_COMPARE_OUTBOX_PROCESS || '';
 /** V8 flags for the comparison build's edge process, space-separated (e.g. GC settings). */
 const COMPARE_V8 = process.env.EDGE_CPU_COMPARE_V8_FLAGS || '';
+/** Streamed requests per target and round (one at a time), for time to first byte; 0: none. */
+const STREAMS = num('EDGE_CPU_STREAMS', 0);
+const HOLD_INGESTION = process.env.EDGE_CPU_HOLD_INGESTION === 'true';
 
 interface Target {
   name: string;
@@ -46,12 +53,14 @@ interface Target {
   url: string;
   headers: Record<string, string>;
   body: string;
+  streamBody: string;
 }
 const INSPECTOR = '127.0.0.1:7416';
 const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`edge-cpu: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const body = (model: string): string => JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello' }] });
+const body = (model: string, stream = false): string =>
+  JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello' }], ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
 
 interface CpuProfile {
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
@@ -155,6 +164,7 @@ async function main(): Promise<void> {
     {
       manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),
       ...(PROFILE ? { plainEdgeInspectorAddr: INSPECTOR } : {}),
+      ...(HOLD_INGESTION ? { ingestionGatePort: 7417 } : {}),
       ...(COMPARE ? { comparison: { bundle: COMPARE, port: 7415, ...(COMPARE_OUTBOX ? { outboxProcess: COMPARE_OUTBOX === 'true' } : {}), ...(COMPARE_V8 ? { v8Flags: COMPARE_V8.split(' ') } : {}) } } : {}),
     },
   );
@@ -168,10 +178,11 @@ async function main(): Promise<void> {
       url: `${url}/v1/chat/completions`,
       headers: { ...json, authorization: `Bearer ${stack.apiKey}` },
       body: body(stack.model),
+      streamBody: body(stack.model, true),
     });
     const edge = edgeTarget(stack.plainEdgeUrl, stack.plainEdgePid, 'edge');
     const other = stack.comparison ? edgeTarget(stack.comparison.url, stack.comparison.pid, 'comparison edge') : null;
-    const bare: Target = { name: 'bare hop', pid: 0, url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel) };
+    const bare: Target = { name: 'bare hop', pid: 0, url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel), streamBody: body(stack.upstreamModel, true) };
     for (const target of other ? [edge, other] : [edge]) {
       for (let deadline = Date.now() + 60_000; ; await sleep(1000)) {
         const res = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
@@ -195,11 +206,13 @@ async function main(): Promise<void> {
       const queuedBefore = mainThreadQueuedMs(target.pid);
       const hereBefore = process.cpuUsage();
       const startedMs = performance.now();
+      if (isEdge) stack.ingestion?.hold();
       // At a fixed rate the group commit batches alike in every run: CPU per request compares across runs.
       const result = RATE
         ? await client.paced({ ...target, rate: RATE, durationSeconds: seconds, maxSockets: 64 })
         : await client.load({ ...target, connections: CONNECTIONS, durationSeconds: seconds });
       const loadMs = performance.now() - startedMs;
+      stack.ingestion?.release();
       const mainLoaded = mainThreadCpuMs(target.pid) - mainBefore;
       const queued = mainThreadQueuedMs(target.pid) - queuedBefore;
       if (isEdge && !process.env.EDGE_CPU_NO_DRAIN) {
@@ -230,6 +243,15 @@ async function main(): Promise<void> {
       const order = other ? (round % 2 ? [other, edge] : [edge, other]) : [edge];
       const parts = [`round ${round}: bare hop ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} / p99 ${h.p99.toFixed(1)} ms`];
       for (const target of order) parts.push(describe(target.name, await run(target, SECONDS), h.rps));
+      if (STREAMS) {
+        for (const target of [bare, ...order]) {
+          if (target.pid) stack.ingestion?.hold();
+          const r = await client.streams({ url: target.url, headers: target.headers, body: target.streamBody, requests: STREAMS, concurrency: 1 });
+          stack.ingestion?.release();
+          if (target.pid) edgeOk += r.ok;
+          parts.push(`${target.name} streamed (1 at a time, ${r.ok} ok, ${r.failed} failed): TTFB p50 ${r.ttfbMs.p50.toFixed(2)} / p99 ${r.ttfbMs.p99.toFixed(2)} ms, total p50 ${r.totalMs.p50.toFixed(2)} ms`);
+        }
+      }
       rows.push(parts.join('\n  '));
       log(rows.at(-1)!);
     }
@@ -247,6 +269,7 @@ async function main(): Promise<void> {
       writeFileSync(PROFILE, JSON.stringify(profile));
       rows.push(`profiled round: edge ${e.rps.toFixed(0)} req/s, ${e.cpuUs.toFixed(0)} µs CPU/request; profile in ${PROFILE}`, summarize(profile));
     }
+    for (const from = Date.now(); (await stored()) < edgeOk && Date.now() - from < 20_000; ) await sleep(100);
     const stored_ = await stored();
     rows.push(`usage events stored ${stored_} for ${edgeOk} edge 2xx answers`);
     process.stdout.write(rows.join('\n') + '\n');

@@ -3,6 +3,9 @@
 // in one run on loopback. Brings up its own stack on its own ports with throwaway state, measures
 // each workload on every target back to back, prints tables with ratios, writes
 // bench/results/*.json, and cleans up (also on error, on a signal and at the time limit).
+// BENCH_HOLD_INGESTION=true holds the control plane's usage ingestion back while an edge is
+// measured and drains it after (bench/ingestion-gate.ts): the edge as with its control plane on
+// other machines instead of on these same cores.
 
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +33,7 @@ const SETTINGS = {
   hopPort: env('BENCH_HOP_PORT', 7403),
   workerdHopPort: env('BENCH_WORKERD_HOP_PORT', 7404),
   plainEdgePort: env('BENCH_PLAIN_EDGE_PORT', 7405),
+  ingestionGatePort: env('BENCH_INGESTION_GATE_PORT', 7406),
   seconds: env('BENCH_SECONDS', 8),
   pacedSeconds: env('BENCH_PACED_SECONDS', 5),
   pacedSockets: env('BENCH_PACED_SOCKETS', 64),
@@ -45,6 +49,8 @@ const SETTINGS = {
   manifestKeys: env('BENCH_MANIFEST_KEYS', 100_000),
   /** 'false' measures the edge with answers that do not wait for their usage event's disk sync. */
   durableAnswers: process.env.BENCH_DURABLE_ANSWERS === 'false' ? 'false' : 'true',
+  /** 'true': the control plane ingests an edge's usage only after its measurement (not on the cores meanwhile). */
+  holdIngestion: process.env.BENCH_HOLD_INGESTION === 'true' ? 'true' : 'false',
   timeLimitSeconds: env('BENCH_TIME_LIMIT_SECONDS', 300),
 };
 
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
         MANIFEST_MAX_STALE_SECONDS: String(SETTINGS.manifestRefreshSeconds * 2),
         USAGE_DURABLE_BEFORE_END: SETTINGS.durableAnswers,
       },
-      { manifestKeys: SETTINGS.manifestKeys },
+      { manifestKeys: SETTINGS.manifestKeys, ...(SETTINGS.holdIngestion === 'true' ? { ingestionGatePort: SETTINGS.ingestionGatePort } : {}) },
     );
     cleanups.push(stack.close);
     // The plain-workerd node is two processes: the edge and, its child, the usage outbox.
@@ -166,12 +172,15 @@ async function main(): Promise<void> {
     };
 
     async function measure<R extends LoadResult | StreamResult>(target: Target, work: () => Promise<R>): Promise<TargetRun<R>> {
+      const isEdge = target === 'edge' || target === 'edge on workerd';
       const cpuBefore = cpuByRole(roles);
+      if (isEdge) stack.ingestion?.hold();
       const result = await work();
+      stack.ingestion?.release();
       const cpuAfter = cpuByRole(roles);
       const ok = result.ok;
       const cpuUsPerRequest = Object.fromEntries(Object.keys(roles).map((role) => [role, ok > 0 ? (((cpuAfter[role] ?? 0) - (cpuBefore[role] ?? 0)) * 1000) / ok : 0]));
-      if (target === 'edge' || target === 'edge on workerd') {
+      if (isEdge) {
         edgeOk += ok;
         await drainUsage();
       }

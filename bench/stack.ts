@@ -20,6 +20,7 @@ import { generateEd25519 } from '../scripts/keys.ts';
 import { mintOwnerToken } from '../scripts/owner-token.ts';
 import { createDemoOrgAndKey, registerEdgeNode } from '../scripts/manage-client.ts';
 import { forkChild } from './children.ts';
+import { startIngestionGate, type IngestionGate } from './ingestion-gate.ts';
 
 export interface StackPorts {
   edge: number;
@@ -45,6 +46,8 @@ export interface Stack {
   keyId: string;
   db: Database;
   database: DatabaseTarget;
+  /** With `ingestionGatePort`: holds the control plane's usage ingestion back while the edge is measured. */
+  ingestion?: IngestionGate;
   /** SHA-256 of the edge bundle that ran: the edge changes often, results name their code. */
   edgeBundleSha256: string;
   close(): Promise<void>;
@@ -58,7 +61,6 @@ const quietLog: Logger = (level, msg, fields) => {
   if (level !== 'info') process.stderr.write(JSON.stringify({ t: new Date().toISOString(), level, msg, ...fields }) + '\n');
 };
 
-/** With a database that already has an owner (DATABASE_URL), bootstrap gives no token: mint one. */
 /**
  * Extra keys in the manifest the edges load, so memory and per-request costs are measured with a
  * realistic manifest (issue 4 asks for RSS with 100k keys). Inserted in one statement; their raw
@@ -82,6 +84,8 @@ export async function startStack(
     plainEdgeInspectorAddr?: string;
     /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs. */
     comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[] };
+    /** The edges reach the control plane through a gate that can hold usage ingestion back (bench/ingestion-gate.ts), on this port. */
+    ingestionGatePort?: number;
   },
 ): Promise<Stack> {
   const closers: (() => Promise<void>)[] = [];
@@ -124,13 +128,15 @@ export async function startStack(
     await registerEdgeNode(cp.url, adminToken, { id: nodeId, publicJwk: nodeKeys.publicJwk });
     const demo = await createDemoOrgAndKey(cp.url, adminToken, { orgName: `bench ${new Date().toISOString()}`, keyName: 'bench key' });
     await addBulkKeys(cp.db, demo.orgId, options.manifestKeys);
+    const ingestion = options.ingestionGatePort === undefined ? undefined : await startIngestionGate(cp.url, options.ingestionGatePort);
+    if (ingestion) closers.push(ingestion.close);
 
     const bundle = await buildEdge();
     const edgeBundleSha256 = createHash('sha256').update(readFileSync(bundle)).digest('hex');
     const edgeBindingsFor = () => ({
       NODE_ID: nodeId,
       NODE_PRIVATE_KEY: JSON.stringify(nodeKeys.privateJwk),
-      CONTROL_PLANE_URL: cp.url,
+      CONTROL_PLANE_URL: ingestion?.url ?? cp.url,
       MANIFEST_PUBLIC_KEYS: JSON.stringify({ [manifestKey.publicJwk.kid]: manifestKey.publicJwk }),
       EDGE_REGION: 'EU',
       ...edgeBindings,
@@ -161,6 +167,7 @@ export async function startStack(
       plainEdgeUrl: plainEdge.url,
       plainEdgePid: plainEdge.pid ?? 0,
       ...(comparison ? { comparison: { url: comparison.url, pid: comparison.pid ?? 0 } } : {}),
+      ...(ingestion ? { ingestion } : {}),
       supplierOrigin,
       supplierPid: supplier.pid,
       model,
