@@ -8,7 +8,7 @@
 // EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout, and
 // EDGE_CPU_COMPARE_V8_FLAGS with V8 flags of its own. EDGE_CPU_STREAMS=<n> adds, each round, n
 // streamed requests one at a time to each target: time to first byte and to the end.
-// EDGE_CPU_HOLD_INGESTION=true holds the control plane's usage ingestion back while an edge is
+// EDGE_CPU_STREAMED=true makes the load streamed requests. EDGE_CPU_HOLD_INGESTION=true holds the control plane's usage ingestion back while an edge is
 // measured and lets it drain after (bench/ingestion-gate.ts): the edge as with the control plane
 // on other machines, not competing for these two cores.
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
@@ -45,6 +45,8 @@ const COMPARE_V8 = process.env.EDGE_CPU_COMPARE_V8_FLAGS || '';
 /** Streamed requests per target and round (one at a time), for time to first byte; 0: none. */
 const STREAMS = num('EDGE_CPU_STREAMS', 0);
 const HOLD_INGESTION = process.env.EDGE_CPU_HOLD_INGESTION === 'true';
+/** 'true': the load itself is streamed chat completions (the fake supplier's default length). */
+const STREAMED = process.env.EDGE_CPU_STREAMED === 'true';
 
 interface Target {
   name: string;
@@ -177,12 +179,12 @@ async function main(): Promise<void> {
       pid,
       url: `${url}/v1/chat/completions`,
       headers: { ...json, authorization: `Bearer ${stack.apiKey}` },
-      body: body(stack.model),
+      body: body(stack.model, STREAMED),
       streamBody: body(stack.model, true),
     });
     const edge = edgeTarget(stack.plainEdgeUrl, stack.plainEdgePid, 'edge');
     const other = stack.comparison ? edgeTarget(stack.comparison.url, stack.comparison.pid, 'comparison edge') : null;
-    const bare: Target = { name: 'bare hop', pid: 0, url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel), streamBody: body(stack.upstreamModel, true) };
+    const bare: Target = { name: 'bare hop', pid: 0, url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel, STREAMED), streamBody: body(stack.upstreamModel, true) };
     for (const target of other ? [edge, other] : [edge]) {
       for (let deadline = Date.now() + 60_000; ; await sleep(1000)) {
         const res = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
