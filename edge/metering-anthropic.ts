@@ -9,7 +9,7 @@ import type { JsonReading } from './meter-json.ts';
 import type { StreamTranslator } from './formats/stream-translator.ts';
 import { countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './formats/token-usage.ts';
 import { meter, type OnEnd } from './metering.ts';
-import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
+import { createSseSplitter, encodeSse, sseHeartbeat, type SseEvent } from './sse.ts';
 
 const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 
@@ -44,6 +44,7 @@ export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: OnE
       end: () => encodeSse(splitter.end().filter(read)),
       failure: () => encodeSse([`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'The supplier failed mid-stream.' } })}`]),
       result: () => ({ usage: counts && meteredFromAnthropic(counts), outputEstimate: deltas }),
+      heartbeat: sseHeartbeat,
     },
     onEnd,
   );
@@ -60,6 +61,7 @@ export function meterTranslatedStream(body: ReadableStream<Uint8Array>, translat
       end: () => encodeSse([...splitter.end().flatMap((e) => translator.push(e)), ...translator.end()]),
       failure: () => encodeSse(translator.failure()),
       result: () => ({ usage: translator.usage(), outputEstimate: translator.outputEstimate() }),
+      heartbeat: sseHeartbeat,
     },
     onEnd,
   );

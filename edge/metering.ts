@@ -5,7 +5,7 @@
 import { errorBody } from '../shared/errors.ts';
 import { ChatUsage } from '../shared/openai-chat.ts';
 import { meteredFromChat } from './formats/token-usage.ts';
-import { createSseSplitter, encodeSse, type SseEvent } from './sse.ts';
+import { createSseSplitter, encodeSse, sseHeartbeat, type SseEvent } from './sse.ts';
 
 export interface MeteredUsage {
   input: number;
@@ -59,9 +59,18 @@ export function chatUsageOf(value: unknown): MeteredUsage | null {
 }
 
 /**
+ * While a supplier is silent, an SSE answer gets a heartbeat at most this often. The runtime
+ * learns that a client went away only when a write to it fails (the second after the disconnect),
+ * so this bounds how long a disconnected client keeps the supplier working: ~2 × this.
+ */
+export const HEARTBEAT_MS = 250;
+
+/**
  * Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. Pulled,
  * never buffered ahead: a chunk is read from the supplier only when the client wants the next one,
- * and a client that goes away cancels the supplier's body at once.
+ * and a client that goes away cancels the supplier's body at once — at once once the runtime
+ * knows, which is at a write: `handle.heartbeat` (SSE answers) keeps writing while the supplier
+ * is silent (a reasoning model may think for minutes), so it knows within ~0.5 s.
  */
 export function meter(
   body: ReadableStream<Uint8Array>,
@@ -70,12 +79,24 @@ export function meter(
     end(): Uint8Array | null;
     failure(): Uint8Array | null;
     result(): Omit<MeterResult, 'outcome'>;
+    /** Bytes the client may get at any event boundary with no effect (an SSE comment). */
+    heartbeat?: () => Uint8Array;
   },
   onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   let ended = false;
   let cancelled = false;
+  // One timer per answer, from its first read to its end. A tick sends a heartbeat when the
+  // client is waiting on a read of the supplier and got nothing since the last tick.
+  let beat: ReturnType<typeof setInterval> | null = null;
+  let waiting = false;
+  let sent = false;
+  const stopBeat = () => {
+    if (beat !== null) clearInterval(beat);
+    beat = null;
+    waiting = false;
+  };
   /** After the end's wait (OnEnd): a client that went away meanwhile has closed the stream already. */
   const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
     if (!cancelled) controller.close();
@@ -85,22 +106,37 @@ export function meter(
     ended = true;
     return onEnd({ ...handle.result(), outcome });
   };
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
+    sent = true;
+    controller.enqueue(bytes);
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        if (handle.heartbeat && beat === null && !ended) {
+          const heartbeat = handle.heartbeat;
+          beat = setInterval(() => {
+            if (waiting && !sent && !cancelled) controller.enqueue(heartbeat());
+            sent = false;
+          }, HEARTBEAT_MS);
+        }
         for (;;) {
           let step: ReadableStreamReadResult<Uint8Array>;
           try {
+            waiting = true;
             step = await reader.read();
           } catch {
             // After the first byte there is no failover: end the stream with an error event.
+            stopBeat();
             const tail = handle.failure();
             if (tail) controller.enqueue(tail);
             await finish('upstream_failed');
             close(controller);
             return;
           }
+          waiting = false;
           if (step.done) {
+            stopBeat();
             const tail = handle.end();
             if (tail) controller.enqueue(tail);
             await finish('complete');
@@ -109,13 +145,14 @@ export function meter(
           }
           const out = handle.chunk(step.value);
           if (out && out.byteLength > 0) {
-            controller.enqueue(out);
+            send(controller, out);
             return;
           }
         }
       },
       async cancel(reason) {
         cancelled = true;
+        stopBeat();
         void finish('client_aborted');
         await reader.cancel(reason).catch(() => {});
       },
@@ -159,6 +196,7 @@ export function meterChatStream(
       failure: () => encodeSse([`data: ${JSON.stringify(errorBody('upstream_failed', 'The supplier failed mid-stream.', { requestId: options.requestId }))}`]),
       // About one token per content event; the role and finish events carry none.
       result: () => ({ usage, outputEstimate: Math.max(0, dataEvents - 2) }),
+      heartbeat: sseHeartbeat,
     },
     onEnd,
   );

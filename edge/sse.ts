@@ -50,6 +50,12 @@ export function createSseSplitter(): SseSplitter {
 
 const encoder = new TextEncoder();
 
+/**
+ * A comment event, which SSE clients ignore (the official SDKs among them): sent while a supplier
+ * is silent, so a client that went away is found out by the failed write (metering.ts).
+ */
+export const sseHeartbeat = (): Uint8Array => encoder.encode(': keep-alive\n\n');
+
 /** Events back to bytes, each ended by a blank line. */
 export function encodeSse(events: readonly (SseEvent | string)[]): Uint8Array | null {
   if (events.length === 0) return null;

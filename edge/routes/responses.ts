@@ -18,7 +18,7 @@ import { meterJsonTranslated, type TranslatedAnswer } from '../meter-json.ts';
 import { meter, type OnEnd } from '../metering.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
-import { createSseSplitter, encodeSse, parseSseEvent, type SseEvent } from '../sse.ts';
+import { createSseSplitter, encodeSse, parseSseEvent, sseHeartbeat, type SseEvent } from '../sse.ts';
 import type { StreamTranslator } from '../formats/stream-translator.ts';
 import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to-messages-request.ts';
 import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
@@ -114,6 +114,7 @@ function responsesEventStream(
       end: () => encodeSse([...translate(splitter.end()), ...(toChat ? fromChat(asChat(toChat.end())) : []), ...translator.end()]),
       failure: () => encodeSse(translator.failure('The supplier failed mid-stream.')),
       result: () => ({ usage: translator.usage, outputEstimate: translator.deltas }),
+      heartbeat: sseHeartbeat,
     },
     onEnd,
   );

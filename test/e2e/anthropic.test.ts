@@ -118,6 +118,29 @@ describe.skipIf(!postgresAvailable())('Anthropic and OpenAI clients against both
       const row = await usageRow(response.headers.get('x-request-id')!);
       expect(row).toMatchObject({ model, supplier_id: supplierId, status: 200, input_tokens: usage!.prompt_tokens, output_tokens: 6, estimated: false });
     });
+
+    it('keeps both SDKs\' streams intact through a silent supplier (the edge\'s heartbeats are SSE comments they skip)', async () => {
+      const supplier = supplierId === 'fake-openai' ? openAiSupplier : anthropicSupplier;
+      // 600 ms between chunks: two heartbeats in each silence (edge/metering.ts HEARTBEAT_MS).
+      supplier.setBehaviour({ completionTokens: 3, toolCall: false, interChunkDelayMs: 600 });
+      try {
+        const message = await anthropic().messages.stream({ model, max_tokens: 50, messages: [{ role: 'user', content: 'Say three words.' }] }).finalMessage();
+        expect(message.stop_reason).toBe('end_turn');
+        expect(message.content).toEqual([{ type: 'text', text: 'tok0 tok1 tok2' }]);
+        expect(message.usage.output_tokens).toBe(3);
+
+        const stream = await openai().chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: 'Say three words.' }] });
+        let text = '';
+        let finish: string | null = null;
+        for await (const chunk of stream) {
+          text += chunk.choices[0]?.delta.content ?? '';
+          finish = chunk.choices[0]?.finish_reason ?? finish;
+        }
+        expect({ text, finish }).toEqual({ text: 'tok0 tok1 tok2', finish: 'stop' });
+      } finally {
+        supplier.setBehaviour({ completionTokens: 6, toolCall: true, interChunkDelayMs: 0 });
+      }
+    });
   });
 
   it('never stores prompt text in usage or audit rows', async () => {

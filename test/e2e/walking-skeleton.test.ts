@@ -148,6 +148,29 @@ describe.skipIf(!postgresAvailable()).each(['miniflare', 'workerd', 'workerd-one
     expect(usage!.output_tokens).toBeLessThan(200);
   });
 
+  it('stops a silent supplier within a second of a client disconnect (found out by a heartbeat, not the next chunk)', async () => {
+    // After its first chunk the supplier says nothing for 5 s: the runtime learns of the disconnect only at a write.
+    supplier.setBehaviour({ completionTokens: 3, interChunkDelayMs: 5000 });
+    const abortedBefore = supplier.stats().aborted;
+    const controller = new AbortController();
+    const res = await fetch(`${edge.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'demo-model', stream: true, messages: [{ role: 'user', content: 'think first' }] }),
+      signal: controller.signal,
+    });
+    const requestId = res.headers.get('x-request-id')!;
+    await res.body!.getReader().read();
+    controller.abort();
+    const stoppedAfterMs = await waitFor(async () => supplier.stats().aborted > abortedBefore, { timeoutMs: 5000, intervalMs: 20 });
+    expect(stoppedAfterMs).toBeLessThan(1000);
+    supplier.setBehaviour({ completionTokens: 12, interChunkDelayMs: 0 });
+
+    const row = async () => (await testDb.db.query('SELECT status, estimated FROM usage_events WHERE request_id = $1', [requestId])).rows;
+    await waitFor(async () => (await row()).length > 0, { timeoutMs: 10_000 });
+    expect(await row()).toEqual([{ status: 200, estimated: true }]);
+  });
+
   it('refuses the key at the edge after revocation, and the audit log holds both changes immutably', async () => {
     const models = await client().models.list();
     expect(models.data.map((m) => m.id)).toEqual(['demo-model']);

@@ -1,9 +1,11 @@
 // Streamed chat completions through the edge: events flow through as they arrive, the usage
 // chunk is forwarded only when the client asked for it, a mid-stream failure ends the stream with
-// an error event, and a client that goes away stops the supplier's stream.
+// an error event, a silent supplier is covered by SSE heartbeats, and a client that goes away
+// stops the supplier's stream.
 import { describe, expect, it } from 'vitest';
 import { deferred, within } from './support/deferred.ts';
 import { bodyProbe, stream, usageOf } from './support/fake-supplier.ts';
+import { HEARTBEAT_MS } from '../../edge/metering.ts';
 import { chatBody, scenario } from './support/scenario.ts';
 import { sseReader, streamedText } from './support/sse.ts';
 
@@ -109,6 +111,36 @@ describe('edge streaming', () => {
         request_id: response.headers.get('x-request-id'),
       },
     });
+  });
+
+  it('sends SSE comments while the supplier is silent, so a client that left is found out', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    const release = deferred();
+    edge.supplier.script(route, stream({ contents: ['Hel', 'lo'], holdAfterFirst: release }));
+
+    const response = await within(ask(), 500, 'response headers');
+    const reading = response.text();
+    await new Promise((resolve) => setTimeout(resolve, 4 * HEARTBEAT_MS));
+    release.resolve();
+    const text = await reading;
+    const beats = text.split('\n\n').filter((e) => e === ': keep-alive');
+    expect(beats.length).toBeGreaterThanOrEqual(2);
+    expect(beats.length).toBeLessThanOrEqual(4);
+    // Only after the first event and between events (each beat is an event of its own), never after the last.
+    expect(text.indexOf(': keep-alive')).toBeGreaterThan(text.indexOf('data: '));
+    expect(text.lastIndexOf(': keep-alive')).toBeLessThan(text.indexOf('data: [DONE]'));
+    const events = text.split('\n\n').filter((e) => e !== '' && e !== ': keep-alive');
+    expect(events.every((e) => e.startsWith('data: '))).toBe(true);
+    expect(streamedText(events.map((e) => e.slice('data: '.length)))).toBe('Hello');
+    await edge.settle();
+  });
+
+  it('sends no heartbeat to a stream that keeps flowing', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    edge.supplier.script(route, stream({ contents: ['a', 'b', 'c'] }));
+    const text = await (await ask()).text();
+    expect(text).not.toContain('keep-alive');
+    await edge.settle();
   });
 
   it('cancels the supplier\'s stream when the client cancels its reader', async () => {
