@@ -68,9 +68,9 @@ export const HEARTBEAT_MS = 250;
 /**
  * Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. Pulled,
  * never buffered ahead: a chunk is read from the supplier only when the client wants the next one,
- * and a client that goes away cancels the supplier's body at once — at once once the runtime
- * knows, which is at a write: `handle.heartbeat` (SSE answers) keeps writing while the supplier
- * is silent (a reasoning model may think for minutes), so it knows within ~0.5 s.
+ * and a client that goes away cancels the supplier's body as soon as the runtime notices, which
+ * is at a write: `handle.heartbeat` (SSE answers) keeps writing while the supplier is silent (a
+ * reasoning model may think for minutes), so it notices within ~0.5 s.
  */
 export function meter(
   body: ReadableStream<Uint8Array>,
