@@ -8,9 +8,10 @@
 // EDGE_CPU_COMPARE_OUTBOX_PROCESS=false|true runs that one with the other outbox layout, and
 // EDGE_CPU_COMPARE_V8_FLAGS with V8 flags of its own. EDGE_CPU_STREAMS=<n> adds, each round, n
 // streamed requests one at a time to each target: time to first byte and to the end.
-// EDGE_CPU_STREAMED=true makes the load streamed requests. EDGE_CPU_HOLD_INGESTION=true holds the control plane's usage ingestion back while an edge is
-// measured and lets it drain after (bench/ingestion-gate.ts): the edge as with the control plane
-// on other machines, not competing for these two cores.
+// EDGE_CPU_STREAMED=true makes the load streamed requests. EDGE_CPU_HOLD_INGESTION=true holds the
+// control plane's usage ingestion back while an edge is measured and lets it drain after
+// (bench/ingestion-gate.ts): the edge as with the control plane on other machines, not
+// competing for these two cores.
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
 // there; top modules and functions by self time printed); EDGE_CPU_PERF=<file> a round under
 // `perf record -g` (native code too). Settings: EDGE_CPU_SECONDS (8), EDGE_CPU_ROUNDS (3),

@@ -1,7 +1,7 @@
 // A pass-through in front of the control plane that can hold back usage ingestion, so the edge is
 // measured as it runs in production: with the control plane on other machines. On this 2-core
-// machine the control plane's ingestion of the events (1–3 ms of CPU each at low rates, in this
-// process) otherwise competes with the edge for the same cores.
+// machine the control plane's ingestion of the events (0.45–8 ms of CPU each into PGlite, most
+// at low rates where its batches are small) otherwise competes with the edge for the same cores.
 //
 // While held, a usage delivery waits (under the outbox's 5 s timeout) until the gate opens and is
 // then forwarded; one still held after 4 s is answered 503 and the outbox retries as it would in
