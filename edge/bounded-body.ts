@@ -4,6 +4,17 @@
 import { ApiError } from '../shared/errors.ts';
 
 /**
+ * The size of a body as it will be read, when its headers say so: a declared length frames the
+ * body (HTTP/1.1), unless it is encoded, which the runtime decodes to a size the header does not
+ * bound. Null otherwise. Such a body can be read whole in one native call, without a JS loop.
+ */
+export function framedLength(message: Request | Response): number | null {
+  const declared = Number(message.headers.get('content-length') ?? NaN);
+  const encoding = message.headers.get('content-encoding');
+  return declared >= 0 && (encoding === null || encoding === 'identity') ? declared : null;
+}
+
+/**
  * The whole body of a request or response, or null when it is larger than `maxBytes`: the
  * declared length is checked first, and reading stops at the limit whatever was declared.
  */
@@ -14,11 +25,8 @@ export async function readBounded(message: Request | Response, maxBytes: number)
     return null;
   }
   if (!message.body) return new Uint8Array(0);
-  // A declared length within the limit frames the body (HTTP/1.1): read it whole in one native
-  // call, without a JS read loop (~4 % of the edge's CPU a request). Not for an encoded body,
-  // which the runtime decodes to a size the header does not bound.
-  const encoding = message.headers.get('content-encoding');
-  if (declared >= 0 && (encoding === null || encoding === 'identity')) {
+  // Read whole in one call where the length is known (~4 % of the edge's CPU a request).
+  if (framedLength(message) !== null) {
     const bytes = new Uint8Array(await message.arrayBuffer());
     return bytes.byteLength > maxBytes ? null : bytes;
   }

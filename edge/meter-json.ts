@@ -8,6 +8,7 @@
 // or nothing: a supplier that fails mid-answer becomes a 502 in the client's format.
 
 import { ApiError } from '../shared/errors.ts';
+import { framedLength } from './bounded-body.ts';
 import { meter, type MeteredUsage, type OnEnd } from './metering.ts';
 
 const MAX_SIDE_COPY = 8 * 1024 * 1024;
@@ -69,11 +70,10 @@ function sideCopy() {
   };
 }
 
-/** Whether an answer is read whole: its length is declared, within the bound, and not changed by decoding. */
+/** Whether an answer is read whole: its length is known from its headers and within the bound. */
 function framed(upstream: Response): boolean {
-  const declared = Number(upstream.headers.get('content-length') ?? NaN);
-  const encoding = upstream.headers.get('content-encoding');
-  return declared >= 0 && declared <= MAX_SIDE_COPY && (encoding === null || encoding === 'identity');
+  const length = framedLength(upstream);
+  return length !== null && length <= MAX_SIDE_COPY;
 }
 
 /** Reads a framed answer whole and gives what `answer` makes of it once `onEnd` lets the answer end. */
