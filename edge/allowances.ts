@@ -59,10 +59,19 @@ const DENIAL_MEMORY_MS = 1_000;
 const EXTEND_EVERY_MS = 10_000;
 /** Settled draining leases are closed in one call a little later, together. */
 const CLOSE_DELAY_MS = 200;
-const MIN_PREFETCH_REQUESTS = 8;
+/**
+ * A lease keeps room for this many requests at their worst case arriving together (a client's
+ * burst, or the backlog of a few ms in which the thread was busy, e.g. with garbage collection):
+ * below that it is renewed in the background. Each waiting request costs a control-plane round
+ * trip in a burst's way; with room for only 8, the bench saw every pause of the edge's thread
+ * grow by one (~25 ms on this machine, more across a network).
+ */
+const BURST_REQUESTS = 16;
+/** What a lease asks for beyond the demand: twice the burst room, or twice what the last one used. */
+const PREFETCH_REQUESTS = 2 * BURST_REQUESTS;
 /** Scopes with nothing held are forgotten this often (one state per org, member and key seen). */
 const FORGET_EVERY_MS = 60_000;
-/** A lease is replaced ahead of need this long before its admit window ends, or below a quarter of its grant. */
+/** A lease is replaced ahead of need this long before its admit window ends, or below a quarter of its grant or its burst room. */
 const RENEW_BEFORE_MS = 5_000;
 const RENEW_BELOW = 0.25;
 /** Rounds in a row that answer no waiting request (each grants what the first needs, or denies it: should never reach this). */
@@ -180,7 +189,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       lease.inFlight += 1;
       const state = states[i]!;
       state.lastWorst = worst;
-      if (!state.renewing && now >= state.renewAfterMs && runningLow(lease, now)) {
+      if (!state.renewing && now >= state.renewAfterMs && runningLow(lease, worst, now)) {
         state.renewing = true;
         renew = true;
       }
@@ -228,15 +237,24 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     return reserve(states, leases, worst, now, waitUntil);
   }
 
-  function runningLow(lease: LeaseState, now: number): boolean {
+  function runningLow(lease: LeaseState, worst: WorstCase, now: number): boolean {
     // Near a rate window's end a replacement would belong to the same window: not worth asking.
     if (lease.windowEndMs !== null && now >= lease.windowEndMs - RENEW_BEFORE_MS) return false;
     if (now >= lease.admitUntilMs - RENEW_BEFORE_MS) return true;
     if (lease.periodEndMs !== null && now >= lease.periodEndMs - RENEW_BEFORE_MS) return false;
+    // Room for fewer than a burst of such requests (a lease smaller than two bursts, as a scope
+    // near scarcity grants, counts as low from half of it).
+    const low = (room: number, size: number | null, one: number) =>
+      size !== null && room < Math.max(size * RENEW_BELOW, Math.min(one * BURST_REQUESTS, size / 2));
+    return low(roomMoney(lease), lease.money, worst.money) || low(roomRequests(lease), lease.requests, 1) || low(roomTokens(lease), lease.tokens, worst.tokens);
+  }
+
+  /** Room for PREFETCH_REQUESTS (two bursts) of such requests in every dimension it limits. */
+  function roomy(lease: LeaseState, worst: WorstCase): boolean {
     return (
-      (lease.money !== null && roomMoney(lease) < lease.money * RENEW_BELOW) ||
-      (lease.requests !== null && roomRequests(lease) < lease.requests * RENEW_BELOW) ||
-      (lease.tokens !== null && roomTokens(lease) < lease.tokens * RENEW_BELOW)
+      (lease.money === null || lease.money >= worst.money * PREFETCH_REQUESTS) &&
+      (lease.requests === null || lease.requests >= PREFETCH_REQUESTS) &&
+      (lease.tokens === null || lease.tokens >= worst.tokens * PREFETCH_REQUESTS)
     );
   }
 
@@ -275,9 +293,9 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       const largestTokens = Math.max(...entry.tokens);
       acquire.push({
         scope: state.scope,
-        money: { need: Math.min(...entry.money), demand: sum(entry.money), prefetch: Math.max(largestMoney * MIN_PREFETCH_REQUESTS, state.lastUsed.money * 2) },
-        requests: { need: 1, demand: entry.money.length, prefetch: Math.max(MIN_PREFETCH_REQUESTS, state.lastUsed.requests * 2) },
-        tokens: { need: Math.min(...entry.tokens), demand: sum(entry.tokens), prefetch: Math.max(largestTokens * MIN_PREFETCH_REQUESTS, state.lastUsed.tokens * 2) },
+        money: { need: Math.min(...entry.money), demand: sum(entry.money), prefetch: Math.max(largestMoney * PREFETCH_REQUESTS, state.lastUsed.money * 2) },
+        requests: { need: 1, demand: entry.money.length, prefetch: Math.max(PREFETCH_REQUESTS, state.lastUsed.requests * 2) },
+        tokens: { need: Math.min(...entry.tokens), demand: sum(entry.tokens), prefetch: Math.max(largestTokens * PREFETCH_REQUESTS, state.lastUsed.tokens * 2) },
       });
       asked.push(state);
     }
@@ -292,9 +310,9 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       // No demand of its own: the control plane grants it only from plenty (control-plane/allowances.ts).
       acquire.push({
         scope: state.scope,
-        money: { need: state.lastWorst.money, demand: 0, prefetch: Math.max(state.lastWorst.money * MIN_PREFETCH_REQUESTS, (lease.reservedMoney + lease.settledMoney) * 2) },
-        requests: { need: 1, demand: 0, prefetch: Math.max(MIN_PREFETCH_REQUESTS, lease.admitted * 2) },
-        tokens: { need: state.lastWorst.tokens, demand: 0, prefetch: Math.max(state.lastWorst.tokens * MIN_PREFETCH_REQUESTS, (lease.reservedTokens + lease.settledTokens) * 2) },
+        money: { need: state.lastWorst.money, demand: 0, prefetch: Math.max(state.lastWorst.money * PREFETCH_REQUESTS, (lease.reservedMoney + lease.settledMoney) * 2) },
+        requests: { need: 1, demand: 0, prefetch: Math.max(PREFETCH_REQUESTS, lease.admitted * 2) },
+        tokens: { need: state.lastWorst.tokens, demand: 0, prefetch: Math.max(state.lastWorst.tokens * PREFETCH_REQUESTS, (lease.reservedTokens + lease.settledTokens) * 2) },
       });
       renewals.push(state);
     }
@@ -417,6 +435,10 @@ export function createAllowances(options: AllowanceOptions): Allowances {
         if (worthIt) {
           retire(state);
           state.lease = fresh;
+          // A lease with room for two bursts may be renewed as soon as it runs low (fast spending
+          // outgrows a lease within a second): a call per burst of use at most. A smaller one (a
+          // scope near scarcity grants slices) waits the second, as after a denial.
+          if (roomy(fresh, state.lastWorst)) state.renewAfterMs = answeredAt;
         } else {
           // Too small to be of use: given back at once (closed in the next call).
           fresh.draining = true;
