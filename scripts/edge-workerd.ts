@@ -127,7 +127,8 @@ export async function startWorkerdEdge(options: {
         await exited;
       }
     }
-    rmSync(dir, { recursive: true, force: true });
+    // The outbox process can outlive the group leader by a moment, still writing its files.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   };
 
   const url = `http://${host}:${options.port}`;
