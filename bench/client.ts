@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { forkChild } from './children.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
-import type { PacedSpec } from './paced.ts';
+import type { PacedResult, PacedSpec } from './paced.ts';
 import type { StreamResult, StreamSpec } from './ttfb.ts';
 
 export type ClientJob =
@@ -15,7 +15,7 @@ export type ClientReply = { id: number; result: LoadResult | StreamResult } | { 
 export interface LoadClient {
   pid: number;
   load(spec: LoadSpec): Promise<LoadResult>;
-  paced(spec: PacedSpec): Promise<LoadResult>;
+  paced(spec: PacedSpec): Promise<PacedResult>;
   streams(spec: StreamSpec): Promise<StreamResult>;
   stop(): Promise<void>;
 }
@@ -42,7 +42,7 @@ export async function startLoadClient(): Promise<LoadClient> {
   return {
     pid: child.pid,
     load: async (spec) => (await send({ id: ++nextId, kind: 'load', spec })) as LoadResult,
-    paced: async (spec) => (await send({ id: ++nextId, kind: 'paced', spec })) as LoadResult,
+    paced: async (spec) => (await send({ id: ++nextId, kind: 'paced', spec })) as PacedResult,
     streams: async (spec) => (await send({ id: ++nextId, kind: 'streams', spec })) as StreamResult,
     stop: child.stop,
   };

@@ -15,8 +15,20 @@ const USAGE_PATH = '/node/v1/usage';
 /** Below the outbox's 5 s delivery timeout (edge/usage-outbox-do.ts). */
 const HOLD_AT_MOST_MS = 4000;
 
+/** One request that passed the gate: what the edges asked of the control plane, and when. */
+export interface GateCall {
+  method: string;
+  /** Without the query. */
+  path: string;
+  /** Unix ms when it arrived, and how long until its answer was sent. */
+  atMs: number;
+  tookMs: number;
+}
+
 export interface IngestionGate {
   url: string;
+  /** Every request so far, in the order answered (bench/stalls.ts lines them up with slow requests). */
+  calls: GateCall[];
   /** Holds usage deliveries from now until `release`. */
   hold(): void;
   /** Lets held and later deliveries through. */
@@ -29,6 +41,7 @@ export async function startIngestionGate(target: string, port: number): Promise<
   let opened: Promise<void> | null = null;
   let open: () => void = () => {};
 
+  const calls: GateCall[] = [];
   const forward = (req: IncomingMessage, res: ServerResponse): void => {
     const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -42,6 +55,10 @@ export async function startIngestionGate(target: string, port: number): Promise<
   };
 
   const server = createServer((req, res) => {
+    const atMs = performance.timeOrigin + performance.now();
+    res.once('finish', () =>
+      calls.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, atMs, tookMs: performance.timeOrigin + performance.now() - atMs }),
+    );
     if (!opened || req.method !== 'POST' || req.url !== USAGE_PATH) return forward(req, res);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), HOLD_AT_MOST_MS)));
@@ -56,6 +73,7 @@ export async function startIngestionGate(target: string, port: number): Promise<
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
     hold() {
       opened ??= new Promise<void>((resolve) => (open = resolve));
     },

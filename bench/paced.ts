@@ -15,15 +15,23 @@ export interface PacedSpec {
   durationSeconds: number;
   /** Sockets at most; a request due while all are busy waits for one (and that wait counts). */
   maxSockets: number;
+  /** Also return every request's due time and latency (bench/stalls.ts). */
+  timeline?: boolean;
 }
 
+/** A request of a paced run: when it was due (Unix ms, fractional) and its latency (ms; -1: failed). */
+export type TimelineEntry = [dueUnixMs: number, latencyMs: number];
+
+export type PacedResult = LoadResult & { timeline?: TimelineEntry[] };
+
 /** Shaped like autocannon's result; latency runs from the due time to the end of the response. */
-export function runPaced(spec: PacedSpec): Promise<LoadResult> {
+export function runPaced(spec: PacedSpec): Promise<PacedResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: spec.maxSockets });
   const url = new URL(spec.url);
   const headers = { ...spec.headers, 'content-length': String(Buffer.byteLength(spec.body)) };
   const total = Math.round(spec.rate * spec.durationSeconds);
   const latencies: number[] = [];
+  const timeline: TimelineEntry[] = [];
   const failures: Record<string, number> = {};
   let errors = 0;
   let settled = 0;
@@ -35,7 +43,8 @@ export function runPaced(spec: PacedSpec): Promise<LoadResult> {
       if (settled < total) return;
       agent.destroy();
       const seconds = (performance.now() - start) / 1000;
-      resolve({ latencyMs: summarize(latencies), okPerSecond: latencies.length / seconds, ok: latencies.length, failures, errors, timeouts: 0, durationSeconds: seconds });
+      const summary = { latencyMs: summarize(latencies), okPerSecond: latencies.length / seconds, ok: latencies.length, failures, errors, timeouts: 0, durationSeconds: seconds };
+      resolve(spec.timeline ? { ...summary, timeline } : summary);
     };
     const fire = (due: number): void => {
       let done = false;
@@ -46,6 +55,7 @@ export function runPaced(spec: PacedSpec): Promise<LoadResult> {
         if (status === undefined || !complete) errors += 1;
         else if (status >= 200 && status < 300) latencies.push(endedAt - due);
         else failures[status] = (failures[status] ?? 0) + 1;
+        if (spec.timeline) timeline.push([performance.timeOrigin + due, status !== undefined && complete && status < 300 ? endedAt - due : -1]);
         finish();
       };
       const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent }, (res) => {
