@@ -17,7 +17,6 @@ const HOLD_AT_MOST_MS = 4000;
 
 /** One request that passed the gate: what the edges asked of the control plane, and when. */
 export interface GateCall {
-  method: string;
   /** Without the query. */
   path: string;
   /** Unix ms when it arrived, and how long until its answer was sent. */
@@ -57,7 +56,7 @@ export async function startIngestionGate(target: string, port: number): Promise<
   const server = createServer((req, res) => {
     const atMs = performance.timeOrigin + performance.now();
     res.once('finish', () =>
-      calls.push({ method: req.method ?? '', path: (req.url ?? '').split('?')[0]!, atMs, tookMs: performance.timeOrigin + performance.now() - atMs }),
+      calls.push({ path: (req.url ?? '').split('?')[0]!, atMs, tookMs: performance.timeOrigin + performance.now() - atMs }),
     );
     if (!opened || req.method !== 'POST' || req.url !== USAGE_PATH) return forward(req, res);
     let timer: NodeJS.Timeout | undefined;

@@ -55,7 +55,7 @@ export function runPaced(spec: PacedSpec): Promise<PacedResult> {
         if (status === undefined || !complete) errors += 1;
         else if (status >= 200 && status < 300) latencies.push(endedAt - due);
         else failures[status] = (failures[status] ?? 0) + 1;
-        if (spec.timeline) timeline.push([performance.timeOrigin + due, status !== undefined && complete && status < 300 ? endedAt - due : -1]);
+        if (spec.timeline) timeline.push([performance.timeOrigin + due, status !== undefined && complete && status >= 200 && status < 300 ? endedAt - due : -1]);
         finish();
       };
       const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers, agent }, (res) => {
