@@ -1,7 +1,7 @@
 // `npm run bench:stalls`: where the edge's slow requests come from. An even paced load on the edge
 // on plain workerd (the production layout, with its outbox process), every request's due time
-// and latency kept, beside a 1 ms trace of the main threads of the edge and of its outbox process
-// (CPU time and wait for a CPU, from /proc/<pid>/task/<pid>/schedstat; the kernel adds a running
+// and latency kept, beside a 1 ms trace of the main threads of the edge, its outbox process, the
+// fake supplier and the load client (CPU time and wait for a CPU, from /proc/<pid>/task/<pid>/schedstat; the kernel adds a running
 // thread's time in ticks of ~4 ms, so runs are counted in 4 ms steps) and every call the edge made to the control plane
 // (through bench/ingestion-gate.ts, which also holds usage ingestion back meanwhile: the control
 // plane as on other machines). A stall is a run of consecutive requests each slower than
@@ -116,27 +116,31 @@ async function main(): Promise<void> {
     const gate = stack.ingestion!;
     gate.hold();
     const firstCall = gate.calls.length;
-    const outboxPid = descendantsNamed(stack.plainEdgePid, 'workerd')[0] ?? 0;
-    const stopTrace = traceThread(stack.plainEdgePid);
-    const stopOutboxTrace = traceThread(outboxPid);
+    // Every process a request passes through: a stall in any of them is a stall of the request.
+    const traced: Record<string, number> = {
+      edge: stack.plainEdgePid,
+      outbox: descendantsNamed(stack.plainEdgePid, 'workerd')[0] ?? 0,
+      supplier: stack.supplierPid,
+      client: client.pid,
+    };
+    const stops = Object.entries(traced).map(([name, pid]) => [name, traceThread(pid)] as const);
     log(`${RATE} req/s for ${SECONDS} s`);
     const result = await client.paced({ ...spec, durationSeconds: SECONDS, timeline: true });
-    const trace = stopTrace();
-    const outboxTrace = stopOutboxTrace();
+    const traces = stops.map(([name, stop]) => [name, stop()] as const);
     gate.release();
     const calls: GateCall[] = gate.calls.slice(firstCall).filter((c) => c.path !== '/node/v1/usage' && !c.path.startsWith('/node/v1/manifest'));
 
     const timeline = result.timeline ?? [];
     const stalls = stallsOf(timeline).sort((a, b) => b.toMs - b.fromMs - (a.toMs - a.fromMs));
     const inStalls = stalls.reduce((n, s) => n + s.requests, 0);
-    const whole = threadIn(trace, -Infinity, Infinity);
-    const outboxWhole = threadIn(outboxTrace, -Infinity, Infinity);
     const { latencyMs: l } = result;
     const lines = [
       `edge on plain workerd, ${RATE} req/s paced for ${SECONDS} s, ${KEYS} extra keys, durable answers ${DURABLE}, bundle ${stack.edgeBundleSha256.slice(0, 12)}`,
       `latency ms: p50 ${l.p50.toFixed(2)}, p99 ${l.p99.toFixed(1)}, max ${l.max.toFixed(1)}; ${result.ok} ok, ${result.errors} failed, non-2xx ${JSON.stringify(result.failures)}`,
-      `edge's main thread: ${((whole.cpuMs / (SECONDS * 1000)) * 100).toFixed(0)} % busy, longest unbroken run ${whole.longestRunMs.toFixed(0)} ms, ${whole.queuedMs.toFixed(0)} ms waiting for a CPU`,
-      `outbox's main thread: ${((outboxWhole.cpuMs / (SECONDS * 1000)) * 100).toFixed(0)} % busy, longest unbroken run ${outboxWhole.longestRunMs.toFixed(0)} ms, ${outboxWhole.queuedMs.toFixed(0)} ms waiting for a CPU`,
+      ...traces.map(([name, trace]) => {
+        const whole = threadIn(trace, -Infinity, Infinity);
+        return `${name}'s main thread: ${((whole.cpuMs / (SECONDS * 1000)) * 100).toFixed(0)} % busy, longest unbroken run ${whole.longestRunMs.toFixed(0)} ms, ${whole.queuedMs.toFixed(0)} ms waiting for a CPU`;
+      }),
       `stalls (requests each slower than ${SLOW_MS} ms in a row): ${stalls.length}, holding ${inStalls} requests (${((100 * inStalls) / Math.max(1, timeline.length)).toFixed(1)} %)`,
       `lease calls to the control plane during the run: ${calls.length}`,
     ];
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
       const span = stall.toMs - stall.fromMs;
       const overlapping = calls.filter((c) => c.atMs < stall.toMs && c.atMs + c.tookMs > stall.fromMs);
       lines.push(
-        `  ${span.toFixed(0).padStart(4)} ms, ${String(stall.requests).padStart(3)} requests: ${describe('edge', threadIn(trace, stall.fromMs, stall.toMs))}; ${describe('outbox', threadIn(outboxTrace, stall.fromMs, stall.toMs))}` +
+        `  ${span.toFixed(0).padStart(4)} ms, ${String(stall.requests).padStart(3)} requests: ${traces.map(([name, trace]) => describe(name, threadIn(trace, stall.fromMs, stall.toMs))).join('; ')}` +
           (overlapping.length ? `; lease calls: ${overlapping.map((c) => `${c.tookMs.toFixed(0)} ms`).join(', ')}` : ''),
       );
     }
