@@ -53,6 +53,8 @@ interface Target {
   name: string;
   /** The workerd process whose CPU is measured; 0 for the bare hop (not measured). */
   pid: number;
+  /** Its recent log lines, shown when requests failed. */
+  logs: () => string;
   url: string;
   headers: Record<string, string>;
   body: string;
@@ -175,17 +177,18 @@ async function main(): Promise<void> {
   const client = await startLoadClient();
   try {
     const json = { 'content-type': 'application/json' };
-    const edgeTarget = (url: string, pid: number, name: string): Target => ({
+    const edgeTarget = (url: string, pid: number, name: string, logs: () => string): Target => ({
       name,
       pid,
+      logs,
       url: `${url}/v1/chat/completions`,
       headers: { ...json, authorization: `Bearer ${stack.apiKey}` },
       body: body(stack.model, STREAMED),
       streamBody: body(stack.model, true),
     });
-    const edge = edgeTarget(stack.plainEdgeUrl, stack.plainEdgePid, 'edge');
-    const other = stack.comparison ? edgeTarget(stack.comparison.url, stack.comparison.pid, 'comparison edge') : null;
-    const bare: Target = { name: 'bare hop', pid: 0, url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel, STREAMED), streamBody: body(stack.upstreamModel, true) };
+    const edge = edgeTarget(stack.plainEdgeUrl, stack.plainEdgePid, 'edge', stack.plainEdgeLogs);
+    const other = stack.comparison ? edgeTarget(stack.comparison.url, stack.comparison.pid, 'comparison edge', stack.comparison.logs) : null;
+    const bare: Target = { name: 'bare hop', pid: 0, logs: () => '', url: `${hop.firstLine}/v1/chat/completions`, headers: { ...json, authorization: 'Bearer bench-direct' }, body: body(stack.upstreamModel, STREAMED), streamBody: body(stack.upstreamModel, true) };
     for (const target of other ? [edge, other] : [edge]) {
       for (let deadline = Date.now() + 60_000; ; await sleep(1000)) {
         const res = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
@@ -228,7 +231,7 @@ async function main(): Promise<void> {
       const controlPlaneMs = (here.user + here.system) / 1000;
       const mainCpu = mainThreadCpuMs(target.pid) - mainBefore;
       const failures = Object.keys(result.failures).length ? ` failures ${JSON.stringify(result.failures)}` : '';
-      if (failures || result.errors) log(`${target.name}:${failures} errors ${result.errors}`);
+      if (failures || result.errors) log(`${target.name}:${failures} errors ${result.errors}; its last log lines:\n${target.logs().split('\n').slice(-12).join('\n')}`);
       const per = (ms: number): number => (isEdge && result.ok > 0 ? (ms * 1000) / result.ok : 0);
       return { rps: result.okPerSecond, p50: result.latencyMs.p50, p99: result.latencyMs.p99, cpuUs: per(cpu), outboxUs: per(outboxMs), mainUs: per(mainCpu), mainBusy: mainLoaded / loadMs, mainQueued: queued / loadMs, controlPlaneUs: per(controlPlaneMs) };
     };

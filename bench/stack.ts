@@ -34,7 +34,9 @@ export interface Stack {
   edgeUrl: string;
   plainEdgeUrl: string;
   plainEdgePid: number;
-  comparison?: { url: string; pid: number };
+  /** The plain-workerd edge's recent log lines, to explain failed requests. */
+  plainEdgeLogs: () => string;
+  comparison?: { url: string; pid: number; logs: () => string };
   /** Origin of the fake supplier (its API is under /v1). */
   supplierOrigin: string;
   supplierPid: number;
@@ -166,7 +168,8 @@ export async function startStack(
       edgeUrl: edge.url,
       plainEdgeUrl: plainEdge.url,
       plainEdgePid: plainEdge.pid ?? 0,
-      ...(comparison ? { comparison: { url: comparison.url, pid: comparison.pid ?? 0 } } : {}),
+      plainEdgeLogs: plainEdge.logTail ?? (() => ''),
+      ...(comparison ? { comparison: { url: comparison.url, pid: comparison.pid ?? 0, logs: comparison.logTail ?? (() => '') } } : {}),
       ...(ingestion ? { ingestion } : {}),
       supplierOrigin,
       supplierPid: supplier.pid,

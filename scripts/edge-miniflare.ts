@@ -31,6 +31,8 @@ export interface RunningEdge {
   pid?: number;
   /** The last started usage-outbox process of the node when it runs apart (plain workerd). */
   outboxPid?: () => number | null;
+  /** The last ~4,000 characters of the node's log lines and errors (plain workerd), for a bench's failures. */
+  logTail?: () => string;
 }
 
 export interface StartEdgeOptions {

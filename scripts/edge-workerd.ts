@@ -95,11 +95,16 @@ export async function startWorkerdEdge(options: {
     cwd: dir,
     env,
     detached: true, // its own process group, stopped as one
-    stdio: ['ignore', options.verbose ? 'inherit' : 'ignore', 'pipe'],
+    stdio: ['ignore', options.verbose ? 'inherit' : 'pipe', 'pipe'],
   });
   let stderr = '';
+  /** The node's log lines (console output is workerd's stdout) and errors, interleaved: the last ~4,000 characters. */
+  let output = '';
+  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
+    keep(d);
     if (options.verbose) process.stderr.write(d);
   });
   let exitCode: number | null = null;
@@ -151,5 +156,5 @@ export async function startWorkerdEdge(options: {
       return null;
     }
   };
-  return { url, close: stopGroup, ...(child.pid === undefined ? {} : { pid: child.pid }), ...(split ? { outboxPid } : {}) };
+  return { url, close: stopGroup, logTail: () => output, ...(child.pid === undefined ? {} : { pid: child.pid }), ...(split ? { outboxPid } : {}) };
 }
