@@ -116,21 +116,20 @@ export async function startWorkerdEdge(options: {
   );
 
   const stopGroup = async () => {
-    if (exitCode === null && child.pid !== undefined) {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      if (exitCode === null) {
+    if (child.pid !== undefined) {
+      const signalGroup = (signal: NodeJS.Signals): void => {
         try {
-          process.kill(-child.pid, 'SIGKILL');
+          process.kill(-child.pid!, signal);
         } catch {
-          // already gone
+          // the whole group is gone
         }
-        await exited;
-      }
+      };
+      // The whole group, also when the edge already exited on its own (a port in use): the outbox
+      // process and its supervisor outlive it, and the supervisor would restart the outbox forever.
+      signalGroup('SIGTERM');
+      if (exitCode === null) await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      signalGroup('SIGKILL');
+      if (exitCode === null) await exited;
     }
     // The outbox process can outlive the group leader by a moment, still writing its files.
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
