@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { forkChild } from './children.ts';
 import { startLoadClient } from './client.ts';
-import { cpuMs, descendantsNamed } from './procs.ts';
+import { cpuMs, descendantsNamed, mainThreadSched } from './procs.ts';
 import { startStack } from './stack.ts';
 import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
 
@@ -138,14 +138,8 @@ function summarize(profile: CpuProfile): string {
   return `self time by module:\n${top(byModule, 25)}\nself time by function:\n${top(byFunction, 40)}`;
 }
 
-/** Nanoseconds workerd's main thread spent runnable but waiting for a CPU (the machine is busy). */
-function mainThreadQueuedMs(pid: number): number {
-  try {
-    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
-  } catch {
-    return 0;
-  }
-}
+/** Milliseconds workerd's main thread spent runnable but waiting for a CPU (the machine is busy). */
+const mainThreadQueuedMs = (pid: number): number => mainThreadSched(pid)?.queuedMs ?? 0;
 
 /** CPU of workerd's main thread (tid = pid), where the isolate and its Durable Objects run. */
 function mainThreadCpuMs(pid: number): number {

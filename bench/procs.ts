@@ -90,3 +90,17 @@ export function machineCpuMs(): { processes: number; interrupts: number; steal: 
   const ms = (ticks: number): number => (ticks * 1000) / TICKS_PER_SECOND;
   return { processes: ms(user + nice + system), interrupts: ms(irq + softirq), steal: ms(steal) };
 }
+
+/**
+ * A process's main thread (tid = pid) from /proc/PID/task/PID/schedstat: its CPU time and its time
+ * runnable but waiting for a CPU (the machine was busy), both cumulative, in ms; null when gone.
+ * The kernel adds a running thread's time at its ticks (~4 ms), not continuously.
+ */
+export function mainThreadSched(pid: number): { cpuMs: number; queuedMs: number } | null {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ');
+    return { cpuMs: Number(run) / 1e6, queuedMs: Number(wait) / 1e6 };
+  } catch {
+    return null;
+  }
+}

@@ -12,9 +12,8 @@
 // bench:edge-cpu shows what the thread runs. Settings: STALLS_RATE (200), STALLS_SECONDS (20),
 // STALLS_SLOW_MS (20), BENCH_MANIFEST_KEYS (100000), BENCH_DURABLE_ANSWERS (true); ports 7430–7434.
 
-import { readFileSync } from 'node:fs';
 import { startLoadClient } from './client.ts';
-import { descendantsNamed } from './procs.ts';
+import { descendantsNamed, mainThreadSched } from './procs.ts';
 import type { GateCall } from './ingestion-gate.ts';
 import type { TimelineEntry } from './paced.ts';
 import { startStack } from './stack.ts';
@@ -33,12 +32,9 @@ const unixNow = (): number => performance.timeOrigin + performance.now();
 function traceThread(pid: number): () => [number, number, number][] {
   const samples: [number, number, number][] = [];
   const read = (): void => {
-    try {
-      const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ');
-      samples.push([unixNow(), Number(run) / 1e6, Number(wait) / 1e6]);
-    } catch {
-      // the process is gone: the trace ends here
-    }
+    const sched = mainThreadSched(pid);
+    // A process that is gone ends its trace there.
+    if (sched) samples.push([unixNow(), sched.cpuMs, sched.queuedMs]);
   };
   const timer = setInterval(read, 1);
   return () => {

@@ -242,10 +242,6 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     if (lease.windowEndMs !== null && now >= lease.windowEndMs - RENEW_BEFORE_MS) return false;
     if (now >= lease.admitUntilMs - RENEW_BEFORE_MS) return true;
     if (lease.periodEndMs !== null && now >= lease.periodEndMs - RENEW_BEFORE_MS) return false;
-    // Room for fewer than a burst of such requests (a lease smaller than two bursts, as a scope
-    // near scarcity grants, counts as low from half of it).
-    const low = (room: number, size: number | null, one: number) =>
-      size !== null && room < Math.max(size * RENEW_BELOW, Math.min(one * BURST_REQUESTS, size / 2));
     return low(roomMoney(lease), lease.money, worst.money) || low(roomRequests(lease), lease.requests, 1) || low(roomTokens(lease), lease.tokens, worst.tokens);
   }
 
@@ -506,6 +502,15 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     },
     flush: () => kick(),
   };
+}
+
+/**
+ * One dimension of a lease is low with room for fewer than a burst of requests of `one` each (a
+ * lease smaller than two bursts, as a scope near scarcity grants, counts as low from half of
+ * it), or below a quarter of its `size`; a dimension the lease does not limit (null) never is.
+ */
+function low(room: number, size: number | null, one: number): boolean {
+  return size !== null && room < Math.max(size * RENEW_BELOW, Math.min(one * BURST_REQUESTS, size / 2));
 }
 
 /** OpenAI-style rate-limit headers from the key lease (the one with RPM/TPM), if any. */

@@ -97,13 +97,11 @@ export async function startWorkerdEdge(options: {
     detached: true, // its own process group, stopped as one
     stdio: ['ignore', options.verbose ? 'inherit' : 'pipe', 'pipe'],
   });
-  let stderr = '';
   /** The node's log lines (console output is workerd's stdout) and errors, interleaved: the last ~4,000 characters. */
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
   child.stdout?.on('data', keep);
   child.stderr!.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
     keep(d);
     if (options.verbose) process.stderr.write(d);
   });
@@ -137,12 +135,12 @@ export async function startWorkerdEdge(options: {
 
   const url = `http://${host}:${options.port}`;
   try {
-    const failure = () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${stderr}`);
+    const failure = () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${output}`);
     await waitUntilServing(url, failure);
     // Until its outbox listens the edge holds events in memory only, and a caller may kill the node at once.
     for (const started = Date.now(); split && !existsSync(outboxSocket); await new Promise((resolve) => setTimeout(resolve, 20))) {
       if (failure() !== null) throw new Error(failure()!);
-      if (Date.now() - started > READY_TIMEOUT_MS) throw new Error(`the outbox process did not listen on ${outboxSocket} within ${READY_TIMEOUT_MS} ms: ${stderr}`);
+      if (Date.now() - started > READY_TIMEOUT_MS) throw new Error(`the outbox process did not listen on ${outboxSocket} within ${READY_TIMEOUT_MS} ms: ${output}`);
     }
   } catch (err) {
     await stopGroup();
