@@ -104,13 +104,17 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   if (!response.ok) throw await rejectionFromSupplier(response);
   if (!response.body) throw new ApiError('upstream_failed', 'The supplier sent an empty answer.');
 
-  const answer = plan.respond(response, response.body, route, (result) =>
-    usage.finish({
+  const answer = plan.respond(response, response.body, route, (result) => {
+    // Metadata only: the runtime's message for the failed read, never what was read.
+    if (result.outcome === 'upstream_failed') {
+      deps.log('warn', 'supplier failed mid-answer', { request_id: c.get('requestId'), supplier: route.supplier_id, error: result.failure ?? 'unknown' });
+    }
+    return usage.finish({
       status: result.status ?? response.status,
       usage: result.usage,
       estimate: { input: Math.ceil(plan.requestBytes / 4), output: result.outputEstimate },
-    }),
-  );
+    });
+  });
   const body = answer.body instanceof ReadableStream ? answer.body : await answer.body;
   c.header('content-type', answer.contentType);
   if (answer.contentType.startsWith('text/event-stream')) c.header('cache-control', 'no-cache');

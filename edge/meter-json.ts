@@ -9,7 +9,7 @@
 
 import { ApiError } from '../shared/errors.ts';
 import { framedLength } from './bounded-body.ts';
-import { meter, type MeteredUsage, type OnEnd } from './metering.ts';
+import { failureOf, meter, type MeteredUsage, type OnEnd } from './metering.ts';
 
 const MAX_SIDE_COPY = 8 * 1024 * 1024;
 const encoder = new TextEncoder();
@@ -83,9 +83,9 @@ async function meterWhole(upstream: Response, answer: (bytes: Uint8Array<ArrayBu
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = new Uint8Array(await upstream.arrayBuffer());
-  } catch {
+  } catch (err) {
     // Nothing was sent yet: the client gets an error of its own format instead of a cut answer.
-    await onEnd({ ...NOTHING_READ, outcome: 'upstream_failed', status: 502 });
+    await onEnd({ ...NOTHING_READ, outcome: 'upstream_failed', status: 502, failure: failureOf(err) });
     throw new ApiError('upstream_failed', 'The supplier failed mid-answer.');
   }
   const { out, reading } = answer(bytes);

@@ -36,7 +36,12 @@ export interface MeterResult {
   status?: number;
   /** Output tokens guessed from what passed through; used only when `usage` is null. */
   outputEstimate: number;
+  /** Why the supplier's answer could not be read to its end (upstream_failed): a runtime error message, never content. */
+  failure?: string;
 }
+
+/** An error's message for a log line: what the runtime said about a failed read. */
+export const failureOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** ~4 characters a token over what the model wrote: message content and tool-call arguments. */
 function estimateTokens(choices: unknown): number {
@@ -102,10 +107,10 @@ export function meter(
   const close = (controller: ReadableStreamDefaultController<Uint8Array>) => {
     if (!cancelled) controller.close();
   };
-  const finish = (outcome: MeterResult['outcome']): Promise<void> | void => {
+  const finish = (outcome: MeterResult['outcome'], failure?: string): Promise<void> | void => {
     if (ended) return;
     ended = true;
-    return onEnd({ ...handle.result(), outcome });
+    return onEnd({ ...handle.result(), outcome, ...(failure === undefined ? {} : { failure }) });
   };
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
     sent = true;
@@ -126,12 +131,12 @@ export function meter(
           try {
             waiting = true;
             step = await reader.read();
-          } catch {
+          } catch (err) {
             // After the first byte there is no failover: end the stream with an error event.
             stopBeat();
             const tail = handle.failure();
             if (tail) controller.enqueue(tail);
-            await finish('upstream_failed');
+            await finish('upstream_failed', failureOf(err));
             close(controller);
             return;
           }

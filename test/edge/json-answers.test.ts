@@ -99,6 +99,10 @@ describe('JSON answers of declared length', () => {
     expect(edge.events()).toHaveLength(1);
     expect(edge.events()[0]).toMatchObject({ status: 502, estimated: true, output_tokens: 0 });
     expect(edge.events()[0]!.input_tokens).toBeGreaterThan(0);
+    // The operator learns why, from the runtime's message; what was read stays out of the log.
+    const line = edge.logs.find((l) => l.msg === 'supplier failed mid-answer');
+    expect(line?.fields).toMatchObject({ supplier: model.routes[0]!.supplier_id, error: expect.stringContaining('connection reset') });
+    expect(JSON.stringify(edge.logs)).not.toContain('chatcmpl-1');
   });
 
   it('answers a Claude supplier that fails mid-answer with a 502 in the Anthropic format', async () => {

@@ -111,6 +111,9 @@ describe('edge streaming', () => {
         request_id: response.headers.get('x-request-id'),
       },
     });
+    await edge.settle();
+    const line = edge.logs.find((l) => l.msg === 'supplier failed mid-answer');
+    expect(line?.fields).toMatchObject({ request_id: response.headers.get('x-request-id'), supplier: route.supplier_id, error: expect.any(String) });
   });
 
   it('sends SSE comments while the supplier is silent, so a client that left is found out', async () => {
