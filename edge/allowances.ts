@@ -113,11 +113,22 @@ interface ScopeState {
   lastWorst: WorstCase;
 }
 
+type WaitUntil = (p: Promise<unknown>) => void;
+
+/**
+ * A request's share of its leases, counted; `begin` starts what belongs to the request itself
+ * (the renewal it triggered, its lease-extension timer) and must run in that request's own
+ * context. A waiting request is counted in the sync round another request runs, and workerd
+ * drops the timers and background work of a request context once that request is done.
+ */
+interface Taken {
+  begin(waitUntil: WaitUntil): Reservation;
+}
+
 interface Waiter {
   readonly scopes: ScopeState[];
   readonly worst: WorstCase;
-  readonly waitUntil: (p: Promise<unknown>) => void;
-  resolve(reservation: Reservation): void;
+  resolve(taken: Taken): void;
   reject(error: unknown): void;
 }
 
@@ -179,7 +190,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     return null;
   }
 
-  function reserve(states: ScopeState[], leases: LeaseState[], worst: WorstCase, now: number, waitUntil: (p: Promise<unknown>) => void): Reservation {
+  function reserve(states: ScopeState[], leases: LeaseState[], worst: WorstCase, now: number): Taken {
     let renew = false;
     for (let i = 0; i < leases.length; i++) {
       const lease = leases[i]!;
@@ -194,25 +205,17 @@ export function createAllowances(options: AllowanceOptions): Allowances {
         renew = true;
       }
     }
-    // Steady traffic never waits for the control plane: the next lease is asked for while this one still admits.
-    if (renew) waitUntil(kick());
     let settled = false;
-    // Long requests keep their leases alive (the control plane would otherwise release the hold
-    // after LEASE_HOLD_MS). One timer per request, cleared at settle; the request itself is kept
-    // alive until then by its usage event (record-usage.ts), so the timer always runs in it.
-    let timer = setTimeout(function beat() {
-      if (settled) return;
-      kick().catch(() => {});
-      timer = setTimeout(beat, EXTEND_EVERY_MS);
-    }, EXTEND_EVERY_MS);
-    return {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let waitUntil: WaitUntil = () => {};
+    const reservation: Reservation = {
       leaseIds: leases.map((l) => l.id),
       atMs: now,
       headers: rateHeaders(leases, now),
       settle(actual) {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        if (timer !== undefined) clearTimeout(timer);
         let closable = false;
         for (const lease of leases) {
           lease.reservedMoney -= worst.money;
@@ -222,19 +225,36 @@ export function createAllowances(options: AllowanceOptions): Allowances {
           lease.inFlight -= 1;
           if (lease.draining && lease.inFlight === 0) closable = true;
         }
-        if (closable) waitUntil(new Promise((r) => setTimeout(r, CLOSE_DELAY_MS)).then(() => kick().catch(() => {})));
+        if (closable) waitUntil(new Promise((r) => setTimeout(r, CLOSE_DELAY_MS)).then(kick));
+      },
+    };
+    return {
+      begin(own) {
+        waitUntil = own;
+        // Steady traffic never waits for the control plane: the next lease is asked for while this one still admits.
+        if (renew) waitUntil(kick());
+        // Long requests keep their leases alive (the control plane would otherwise release the hold
+        // after LEASE_HOLD_MS). One timer per request, cleared at settle; the request itself is kept
+        // alive until then by its usage event (record-usage.ts), so the timer always runs in it.
+        timer = setTimeout(function beat() {
+          if (settled) return;
+          // Handed over like every run: a run no live request waits for could be dropped mid-call.
+          waitUntil(kick());
+          timer = setTimeout(beat, EXTEND_EVERY_MS);
+        }, EXTEND_EVERY_MS);
+        return reservation;
       },
     };
   }
 
-  function tryAdmit(states: ScopeState[], worst: WorstCase, now: number, waitUntil: (p: Promise<unknown>) => void): Reservation | null {
+  function tryAdmit(states: ScopeState[], worst: WorstCase, now: number): Taken | null {
     const leases: LeaseState[] = [];
     for (const state of states) {
       const lease = usable(state, worst, now);
       if (!lease) return null;
       leases.push(lease);
     }
-    return reserve(states, leases, worst, now, waitUntil);
+    return reserve(states, leases, worst, now);
   }
 
   function runningLow(lease: LeaseState, worst: WorstCase, now: number): boolean {
@@ -447,8 +467,8 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     const still: Waiter[] = [];
     for (const waiter of waiters) {
       const denial = activeDenial(waiter.scopes, answeredAt);
-      const reservation = denial ? null : tryAdmit(waiter.scopes, waiter.worst, answeredAt, waiter.waitUntil);
-      if (reservation) waiter.resolve(reservation);
+      const taken = denial ? null : tryAdmit(waiter.scopes, waiter.worst, answeredAt);
+      if (taken) waiter.resolve(taken);
       else if (denial) waiter.reject(denial);
       else still.push(waiter);
     }
@@ -459,31 +479,44 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     return progressed;
   }
 
-  /** Runs a sync soon (coalesced with one already running); resolves when there is nothing left to do. */
+  /** Answers every waiting request with a 503: for what should not happen, so that no request hangs on it. */
+  function failWaiters(msg: string, fields: Record<string, string | number>): void {
+    log('error', msg, { ...fields, waiting: waiters.length });
+    const unavailable = new ApiError('allowance_unavailable', 'The gateway cannot confirm your budget right now. Retry shortly.', { headers: { 'retry-after': '1' } });
+    for (const waiter of waiters) waiter.reject(unavailable);
+    waiters = [];
+    again = false;
+  }
+
+  /**
+   * Runs a sync soon (coalesced with one already running); resolves when there is nothing left to
+   * do, and never rejects. The caller hands the promise to its waitUntil: the run is that
+   * request's work, and workerd drops the pending I/O of a request that nothing keeps alive.
+   */
   function kick(): Promise<void> {
     again = true;
     running ??= (async () => {
-      // One turn of the event loop first: the rest of a burst joins this call instead of the next.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      // Requests keep arriving while this runs; only rounds that answer nobody count towards the limit.
-      let idle = 0;
-      while (again && idle < MAX_ROUNDS) {
-        again = false;
-        idle = (await runOnce()) ? 0 : idle + 1;
+      try {
+        // One turn of the event loop first: the rest of a burst joins this call instead of the next.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        // Requests keep arriving while this runs; only rounds that answer nobody count towards the limit.
+        let idle = 0;
+        while (again && idle < MAX_ROUNDS) {
+          again = false;
+          idle = (await runOnce()) ? 0 : idle + 1;
+        }
+        // Should not happen (each round grants what the first waiter needs or denies it).
+        if (idle >= MAX_ROUNDS && waiters.length > 0) failWaiters('allowance sync did not settle its waiting requests', {});
+      } catch (err) {
+        // A failed sync is handled in runOnce; this is a defect, and waiting requests get a 503 for it.
+        failWaiters('allowance round failed', { error: err instanceof Error ? err.message : String(err) });
+      } finally {
+        // In the same turn as the last look at `again`: a kick() from here on starts a run of its
+        // own, inside its caller's waitUntil. (A run started from a .finally once this one settled
+        // would belong to no live request, and workerd drops such work without a word.)
+        running = null;
       }
-      if (idle >= MAX_ROUNDS && waiters.length > 0) {
-        // Should not happen (each round grants what the first waiter needs or denies it); never hang a request on it.
-        log('error', 'allowance sync did not settle its waiting requests', { waiting: waiters.length });
-        const stuck = new ApiError('allowance_unavailable', 'The gateway cannot confirm your budget right now. Retry shortly.', { headers: { 'retry-after': '1' } });
-        for (const waiter of waiters) waiter.reject(stuck);
-        waiters = [];
-        again = false;
-      }
-    })().finally(() => {
-      running = null;
-      // Work that arrived between the last round and here must not wait for the next request.
-      if (again) void kick();
-    });
+    })();
     return running;
   }
 
@@ -493,12 +526,12 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       const states = scopeList.map(stateOf);
       const denial = activeDenial(states, now);
       if (denial) throw denial;
-      const fast = tryAdmit(states, worst, now, waitUntil);
-      if (fast) return fast;
-      return new Promise<Reservation>((resolve, reject) => {
-        waiters.push({ scopes: states, worst, waitUntil, resolve, reject });
-        waitUntil(kick());
-      });
+      const fast = tryAdmit(states, worst, now);
+      if (fast) return fast.begin(waitUntil);
+      const waiting = new Promise<Taken>((resolve, reject) => waiters.push({ scopes: states, worst, resolve, reject }));
+      waitUntil(kick());
+      // Resolved from the round another request runs; this continuation runs in this request's context.
+      return waiting.then((taken) => taken.begin(waitUntil));
     },
     flush: () => kick(),
   };

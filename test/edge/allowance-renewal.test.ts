@@ -73,3 +73,34 @@ describe('lease renewal ahead of a burst', () => {
     await allowances.flush();
   });
 });
+
+describe('requests waiting for a lease', () => {
+  it('are answered 503 when a sync round fails in an unexpected way, and the next request starts a new round', async () => {
+    let now = 1_800_000_000_000;
+    const grants = createFakeAllowances({ nowMs: () => now });
+    let broken = true;
+    const logs: string[] = [];
+    const allowances = createAllowances({
+      // An answer that passed validation but breaks the round (a defect): it throws inside it.
+      sync: async (body) => (broken ? ({} as Awaited<ReturnType<typeof grants.sync>>) : grants.sync(body)),
+      nowMs: () => now,
+      log: (_level, msg) => logs.push(msg),
+    });
+    const waiting = [allowances.admit(scopes, WORST, noop), allowances.admit(scopes, WORST, noop)];
+    const outcomes = await Promise.race([
+      Promise.allSettled(waiting),
+      new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 200)),
+    ]);
+    expect(outcomes).not.toBe('still waiting');
+    for (const outcome of outcomes as PromiseSettledResult<Reservation>[]) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'allowance_unavailable' });
+    }
+    expect(logs).toContain('allowance round failed');
+
+    broken = false;
+    now += 10;
+    (await allowances.admit(scopes, WORST, noop)).settle({ money: 500, tokens: 0 });
+    await allowances.flush();
+  });
+});
