@@ -86,8 +86,11 @@ export async function startWorkerdEdge(options: {
   // restarts a container; removing the socket file workerd leaves behind), then becomes the edge
   // process (exec), so all share one process group (stopped, or killed in tests, as one node)
   // whose leader is the edge. The outbox's current pid is written to a file (tests kill it alone).
+  // The restarts stop once the edge is gone (`$$` is the shell that became the edge): a harness
+  // killed without stopping its nodes must not leave outbox processes restarting forever.
   const outboxPidFile = join(dir, 'outbox.pid');
-  const supervise = 'outbox() { while :; do rm -f "$2"; "$0" serve "$1" & echo $! > "$3"; wait $!; sleep 1; done; }; outbox "$1" "$2" "$3" & shift 3; exec "$0" "$@"';
+  const supervise =
+    'outbox() { while kill -0 $$ 2>/dev/null; do rm -f "$2"; "$0" serve "$1" & echo $! > "$3"; wait $!; sleep 1; done; }; outbox "$1" "$2" "$3" & shift 3; exec "$0" "$@"';
   const [command, args] = split
     ? ['/bin/sh', ['-c', supervise, WORKERD_BINARY, join(dir, 'outbox.capnp'), outboxSocket, outboxPidFile, ...edgeArgs]]
     : [WORKERD_BINARY, edgeArgs];
