@@ -76,6 +76,13 @@ const RENEW_BEFORE_MS = 5_000;
 const RENEW_BELOW = 0.25;
 /** Rounds in a row that answer no waiting request (each grants what the first needs, or denies it: should never reach this). */
 const MAX_ROUNDS = 16;
+/**
+ * A run whose round has not come back in this long is taken for dropped (its sync has a 3 s
+ * timeout, so a live one never takes this long): the next kick starts another. Insurance: a run
+ * the runtime dropped mid-call (its request's context cancelled) would otherwise never settle,
+ * and every later kick would join it, which stops all admission that needs the control plane.
+ */
+const STALLED_MS = 15_000;
 
 interface LeaseState {
   readonly id: string;
@@ -137,6 +144,9 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   const draining = new Set<LeaseState>();
   let waiters: Waiter[] = [];
   let running: Promise<void> | null = null;
+  /** The current run (a newer one supersedes a stalled one) and when it last started a round. */
+  let generation = 0;
+  let roundStartedMs = 0;
   let again = false;
   let lastForget = options.nowMs();
   const log = options.log ?? (() => {});
@@ -495,26 +505,35 @@ export function createAllowances(options: AllowanceOptions): Allowances {
    */
   function kick(): Promise<void> {
     again = true;
+    const now = options.nowMs();
+    if (running && now - roundStartedMs >= STALLED_MS) {
+      log('error', 'allowance sync round stalled: starting another', { stalled_ms: now - roundStartedMs, waiting: waiters.length });
+      running = null;
+    }
     running ??= (async () => {
+      const mine = ++generation;
+      roundStartedMs = now;
       try {
         // One turn of the event loop first: the rest of a burst joins this call instead of the next.
         await new Promise((resolve) => setTimeout(resolve, 0));
         // Requests keep arriving while this runs; only rounds that answer nobody count towards the limit.
         let idle = 0;
-        while (again && idle < MAX_ROUNDS) {
+        while (again && idle < MAX_ROUNDS && mine === generation) {
           again = false;
+          roundStartedMs = options.nowMs();
           idle = (await runOnce()) ? 0 : idle + 1;
         }
         // Should not happen (each round grants what the first waiter needs or denies it).
         if (idle >= MAX_ROUNDS && waiters.length > 0) failWaiters('allowance sync did not settle its waiting requests', {});
       } catch (err) {
-        // A failed sync is handled in runOnce; this is a defect, and waiting requests get a 503 for it.
-        failWaiters('allowance round failed', { error: err instanceof Error ? err.message : String(err) });
+        // A failed sync is handled in runOnce; this is a defect, and waiting requests get a 503 for
+        // it (unless a newer run already has them).
+        if (mine === generation) failWaiters('allowance round failed', { error: err instanceof Error ? err.message : String(err) });
       } finally {
         // In the same turn as the last look at `again`: a kick() from here on starts a run of its
         // own, inside its caller's waitUntil. (A run started from a .finally once this one settled
         // would belong to no live request, and workerd drops such work without a word.)
-        running = null;
+        if (mine === generation) running = null;
       }
     })();
     return running;

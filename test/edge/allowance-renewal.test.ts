@@ -104,3 +104,31 @@ describe('requests waiting for a lease', () => {
     await allowances.flush();
   });
 });
+
+describe('a sync round that never comes back', () => {
+  it('is replaced after 15 s, so admission does not stop for good', async () => {
+    let now = 1_800_000_000_000;
+    const grants = createFakeAllowances({ nowMs: () => now });
+    let calls = 0;
+    const logs: string[] = [];
+    const allowances = createAllowances({
+      // The first call never settles, as when the runtime drops the request context it ran in.
+      sync: (body) => (++calls === 1 ? new Promise<never>(() => {}) : grants.sync(body)),
+      nowMs: () => now,
+      log: (_level, msg) => logs.push(msg),
+    });
+    const first = allowances.admit(scopes, WORST, noop) as Promise<Reservation>;
+    await turn();
+    now += 5_000;
+    // Still within the bound: joins the run in progress.
+    const second = allowances.admit(scopes, WORST, noop) as Promise<Reservation>;
+    await turn();
+    expect(calls).toBe(1);
+    now += 10_000;
+    const third = allowances.admit(scopes, WORST, noop) as Promise<Reservation>;
+    // Every request that waited, also those that joined the lost run, is admitted by the new one.
+    for (const reservation of await Promise.all([first, second, third])) reservation.settle({ money: 500, tokens: 0 });
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(logs).toContain('allowance sync round stalled: starting another');
+  });
+});
