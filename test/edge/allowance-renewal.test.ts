@@ -1,6 +1,7 @@
 // Leases are renewed in the background while they still have room for a burst: steady concurrent
 // traffic, or the backlog of a moment in which the edge's thread was busy, is admitted from the
 // lease without waiting on the control plane. A scarce scope is still asked at most once a second.
+// Requests that wait for a lease are never left waiting on a round that broke or never came back.
 
 import { describe, expect, it } from 'vitest';
 import { createAllowances, type Reservation } from '../../edge/allowances.ts';
@@ -103,10 +104,8 @@ describe('requests waiting for a lease', () => {
     (await allowances.admit(scopes, WORST, noop)).settle({ money: 500, tokens: 0 });
     await allowances.flush();
   });
-});
 
-describe('a sync round that never comes back', () => {
-  it('is replaced after 15 s, so admission does not stop for good', async () => {
+  it('are admitted by a new round when theirs has not come back in 15 s, so admission does not stop for good', async () => {
     let now = 1_800_000_000_000;
     const grants = createFakeAllowances({ nowMs: () => now });
     let calls = 0;
