@@ -427,7 +427,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
           state.renewAfterMs = now + DENIAL_MEMORY_MS;
         }
         const failed = new Set(asked);
-        const unavailable = new ApiError('allowance_unavailable', 'The gateway cannot confirm your budget right now. Retry shortly.', { headers: { 'retry-after': '5' } });
+        const unavailable = budgetUnconfirmed(5);
         waiters = waiters.filter((w) => {
           if (!w.scopes.some((s) => failed.has(s))) return true;
           w.reject(unavailable);
@@ -492,7 +492,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   /** Answers every waiting request with a 503: for what should not happen, so that no request hangs on it. */
   function failWaiters(msg: string, fields: Record<string, string | number>): void {
     log('error', msg, { ...fields, waiting: waiters.length });
-    const unavailable = new ApiError('allowance_unavailable', 'The gateway cannot confirm your budget right now. Retry shortly.', { headers: { 'retry-after': '1' } });
+    const unavailable = budgetUnconfirmed(1);
     for (const waiter of waiters) waiter.reject(unavailable);
     waiters = [];
     again = false;
@@ -554,6 +554,11 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     },
     flush: () => kick(),
   };
+}
+
+/** 503 allowance_unavailable: no lease could be had, for a reason that is the gateway's, not the client's. */
+function budgetUnconfirmed(retryAfterSeconds: number): ApiError {
+  return new ApiError('allowance_unavailable', 'The gateway cannot confirm your budget right now. Retry shortly.', { headers: { 'retry-after': String(retryAfterSeconds) } });
 }
 
 /**
