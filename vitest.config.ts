@@ -1,7 +1,14 @@
 // One `vitest run` for the whole suite: Node tests (shared, control plane, end to end) and the
 // edge tests, which run inside workerd through the Workers pool.
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+// The edge's usage journal is a workerd `disk` service (edge/usage-journal.ts): the edge tests get
+// a real one, on a directory of their own; each test writes in a subdirectory of its own.
+const journalDir = mkdtempSync(join(tmpdir(), 'taas-journal-'));
 
 export default defineConfig({
   test: {
@@ -18,7 +25,13 @@ export default defineConfig({
         },
       },
       {
-        plugins: [cloudflareTest({ main: './edge/index.ts', wrangler: { configPath: './wrangler.toml' } })],
+        plugins: [
+          cloudflareTest({
+            main: './edge/index.ts',
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: { serviceBindings: { USAGE_JOURNAL: { disk: { path: journalDir, writable: true } } } },
+          }),
+        ],
         test: {
           name: 'workers',
           include: ['test/edge/**/*.test.ts'],

@@ -26,7 +26,7 @@ import WebSocket from 'ws';
 import { forkChild } from './children.ts';
 import { startLoadClient } from './client.ts';
 import { cpuMs, descendantsNamed, mainThreadSched } from './procs.ts';
-import { startStack } from './stack.ts';
+import { durableAnswersSetting, startStack } from './stack.ts';
 import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] || fallback);
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     {
       MANIFEST_REFRESH_SECONDS: '300',
       MANIFEST_MAX_STALE_SECONDS: '600',
-      USAGE_DURABLE_BEFORE_END: process.env.BENCH_DURABLE_ANSWERS === 'false' ? 'false' : 'true',
+      USAGE_DURABLE_BEFORE_END: durableAnswersSetting(),
     },
     {
       manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),

@@ -16,7 +16,7 @@ import { codeFacts, machineFacts } from './machine.ts';
 import type { PacedSpec } from './paced.ts';
 import { cpuByRole, descendantsNamed, machineCpuMs, peakRssSampler, rssByRole, type ProcessRoles } from './procs.ts';
 import { renderReport, TARGETS, writeReport, type BenchReport, type Phase, type Target, type TargetRun } from './report.ts';
-import { startStack, type Stack } from './stack.ts';
+import { durableAnswersSetting, startStack, type Stack } from './stack.ts';
 import type { StreamResult, StreamSpec } from './ttfb.ts';
 import { startWorkerdHop } from './workerd-hop.ts';
 
@@ -47,8 +47,8 @@ const SETTINGS = {
   manifestRefreshSeconds: env('BENCH_MANIFEST_REFRESH_SECONDS', 300),
   /** Keys in the manifest the edges hold while measured (RSS with a 100k-key manifest). */
   manifestKeys: env('BENCH_MANIFEST_KEYS', 100_000),
-  /** 'false' measures the edge with answers that do not wait for their usage event's disk sync. */
-  durableAnswers: process.env.BENCH_DURABLE_ANSWERS === 'false' ? 'false' : 'true',
+  /** What the end of an answer waits for (durableAnswersSetting): its journal file, the outbox's commit, or nothing. */
+  durableAnswers: durableAnswersSetting(),
   /** 'true': the control plane ingests an edge's usage only after its measurement (not on the cores meanwhile). */
   holdIngestion: process.env.BENCH_HOLD_INGESTION === 'true' ? 'true' : 'false',
   timeLimitSeconds: env('BENCH_TIME_LIMIT_SECONDS', 300),

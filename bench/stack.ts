@@ -22,6 +22,16 @@ import { createDemoOrgAndKey, registerEdgeNode } from '../scripts/manage-client.
 import { forkChild } from './children.ts';
 import { startIngestionGate, type IngestionGate } from './ingestion-gate.ts';
 
+/**
+ * BENCH_DURABLE_ANSWERS → the edges' USAGE_DURABLE_BEFORE_END: 'true' (default: the end of an answer
+ * waits for its journal file), 'commit' (for the outbox's synced commit), 'false' (no wait).
+ */
+export function durableAnswersSetting(): 'true' | 'commit' | 'false' {
+  const value = process.env.BENCH_DURABLE_ANSWERS ?? 'true';
+  if (value !== 'true' && value !== 'commit' && value !== 'false') throw new Error('BENCH_DURABLE_ANSWERS must be true, commit or false');
+  return value;
+}
+
 export interface StackPorts {
   edge: number;
   /** The same edge on plain workerd. */

@@ -10,20 +10,20 @@
 // how long each waited for a CPU (the machine was busy) and which
 // control-plane calls it overlapped (requests waiting for a lease). `EDGE_CPU_PERF` in
 // bench:edge-cpu shows what the thread runs. Settings: STALLS_RATE (200), STALLS_SECONDS (20),
-// STALLS_SLOW_MS (20), BENCH_MANIFEST_KEYS (100000), BENCH_DURABLE_ANSWERS (true); ports 7430–7434.
+// STALLS_SLOW_MS (20), BENCH_MANIFEST_KEYS (100000), BENCH_DURABLE_ANSWERS (true, commit or false); ports 7430–7434.
 
 import { startLoadClient } from './client.ts';
 import { descendantsNamed, mainThreadSched } from './procs.ts';
 import type { GateCall } from './ingestion-gate.ts';
 import type { TimelineEntry } from './paced.ts';
-import { startStack } from './stack.ts';
+import { durableAnswersSetting, startStack } from './stack.ts';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] || fallback);
 const RATE = num('STALLS_RATE', 200);
 const SECONDS = num('STALLS_SECONDS', 20);
 const SLOW_MS = num('STALLS_SLOW_MS', 20);
 const KEYS = num('BENCH_MANIFEST_KEYS', 100_000);
-const DURABLE = process.env.BENCH_DURABLE_ANSWERS === 'false' ? 'false' : 'true';
+const DURABLE = durableAnswersSetting();
 const SHOWN = 8;
 const log = (line: string): void => void process.stderr.write(`stalls: ${line}\n`);
 const unixNow = (): number => performance.timeOrigin + performance.now();

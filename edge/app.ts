@@ -58,6 +58,8 @@ export function createEdgeApp(deps: EdgeDeps) {
   const app = new Hono<EdgeEnv>();
 
   app.use(async (c, next) => {
+    // Any request, a health check too: a restarted node appends what its journal kept.
+    deps.outbox.resume((p) => c.executionCtx.waitUntil(p));
     c.set('startedMs', deps.nowMs());
     c.set('requestId', newRequestId(deps.nowMs()));
     c.header('x-request-id', c.get('requestId'));
@@ -70,9 +72,10 @@ export function createEdgeApp(deps: EdgeDeps) {
   /** Liveness: the process serves. */
   app.get('/healthz', (c) => c.json({ ok: true }));
   /**
-   * Readiness: the node can also keep what it serves. With the outbox in a process of its own, a
-   * node whose outbox is down would hold every answer's end for up to 30 s; not ready, it gets no
-   * new traffic until the outbox is back.
+   * Readiness: the node can also keep what it serves. With the outbox in a process of its own
+   * down, answers end once their event is in the journal (or, without one, wait up to 30 s for
+   * the outbox) and events pile up in memory; not ready, the node gets no new traffic until the
+   * outbox is back.
    */
   app.get('/readyz', async (c) => {
     if (await deps.outbox.reachable((p) => c.executionCtx.waitUntil(p))) return c.json({ ok: true });

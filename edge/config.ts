@@ -26,6 +26,12 @@ export interface EdgeConfig {
   upstreamFirstByteTimeoutMs: number;
   /** The end of each answer waits until its usage event is on disk (README "durable outbox"). */
   durableAnswers: boolean;
+  /**
+   * What "on disk" means for that wait: a journal file (survives a kill of the process; the
+   * default where the USAGE_JOURNAL binding exists) or only the outbox's synced commit ('commit':
+   * survives a crash of the machine too).
+   */
+  usageJournal: boolean;
 }
 
 export class EdgeConfigError extends Error {
@@ -50,16 +56,17 @@ function json<T>(env: Bindings, name: string, fallback?: string): T {
   }
 }
 
-function flag(env: Bindings, name: string, fallback: boolean): boolean {
-  const value = text(env, name, String(fallback));
-  if (value !== 'true' && value !== 'false') throw new EdgeConfigError(`binding ${name} must be true or false`);
-  return value === 'true';
-}
-
 function seconds(env: Bindings, name: string, fallback: number): number {
   const value = Number(text(env, name, String(fallback)));
   if (!Number.isFinite(value) || value <= 0) throw new EdgeConfigError(`binding ${name} must be a positive number`);
   return value * 1000;
+}
+
+function durability(value: string): Pick<EdgeConfig, 'durableAnswers' | 'usageJournal'> {
+  if (value === 'true') return { durableAnswers: true, usageJournal: true };
+  if (value === 'commit') return { durableAnswers: true, usageJournal: false };
+  if (value === 'false') return { durableAnswers: false, usageJournal: false };
+  throw new EdgeConfigError('binding USAGE_DURABLE_BEFORE_END must be true, commit or false');
 }
 
 export function parseEdgeConfig(env: Bindings): EdgeConfig {
@@ -80,6 +87,6 @@ export function parseEdgeConfig(env: Bindings): EdgeConfig {
     supplierKeys: json<Record<string, string>>(env, 'SUPPLIER_KEYS', '{}'),
     maxRequestBytes: Number(text(env, 'MAX_REQUEST_BYTES', String(4 * 1024 * 1024))),
     upstreamFirstByteTimeoutMs: seconds(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS', 120),
-    durableAnswers: flag(env, 'USAGE_DURABLE_BEFORE_END', true),
+    ...durability(text(env, 'USAGE_DURABLE_BEFORE_END', 'true')),
   };
 }

@@ -16,6 +16,7 @@ import { vaultPersistence } from './manifest-persistence.ts';
 import { createManifestStore } from './manifest-store.ts';
 import { createNodeIdentity } from './node-identity.ts';
 import { createStickySessions } from './stickiness.ts';
+import { diskJournal } from './usage-journal.ts';
 import { durableUsageOutbox, type OutboxNamespace } from './usage-outbox.ts';
 import { maxEventsOf, outboxServiceNamespace } from './usage-outbox-do.ts';
 
@@ -76,7 +77,13 @@ async function buildApp(env: Record<string, unknown>): Promise<App> {
       maxStaleMs: config.manifestMaxStaleMs,
       log: (msg, fields) => log('warn', msg, fields),
     }),
-    outbox: durableUsageOutbox({ ...usageOutboxOf(env), nowMs, log }),
+    outbox: durableUsageOutbox({
+      ...usageOutboxOf(env),
+      // Bound to the node's state directory (scripts/workerd-config.ts, scripts/edge-miniflare.ts).
+      ...(env.USAGE_JOURNAL && config.usageJournal ? { journal: diskJournal(env.USAGE_JOURNAL as Fetcher) } : {}),
+      nowMs,
+      log,
+    }),
     allowances: createAllowances({ sync: (body) => syncAllowances(config.controlPlaneUrl, identity, body), nowMs, log }),
     fetchUpstream: (input, init) => fetch(input, init),
     supplierKeys: config.supplierKeys,

@@ -20,7 +20,10 @@ export interface EdgeBindings {
   UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS?: string;
   /** Bound of the durable usage outbox (default 1,000,000 events). */
   USAGE_OUTBOX_MAX_EVENTS?: string;
-  /** 'false': answers end without waiting for their usage event's disk sync (default 'true'). */
+  /**
+   * 'true' (default): the end of an answer waits for its usage event's journal file where the node
+   * has a journal, else the outbox's commit; 'commit': always the commit; 'false': no wait.
+   */
   USAGE_DURABLE_BEFORE_END?: string;
 }
 
@@ -57,7 +60,11 @@ export async function startEdge(options: StartEdgeOptions): Promise<RunningEdge>
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { ...options.bindings },
     durableObjects: { MANIFEST_VAULT: 'ManifestVault', USAGE_OUTBOX: { className: 'UsageOutboxObject', useSQLite: true } },
-    ...(options.persistDir ? { durableObjectsPersist: options.persistDir } : {}),
+    // The usage journal beside the objects (edge/usage-journal.ts); without a directory there is
+    // nothing to survive a restart, and answers wait for the outbox as before.
+    ...(options.persistDir
+      ? { durableObjectsPersist: options.persistDir, serviceBindings: { USAGE_JOURNAL: { disk: { path: options.persistDir, writable: true } } } }
+      : {}),
     host,
     port: options.port,
     cf: false,

@@ -88,6 +88,13 @@ ${namespaces.map((n) => `    ${n},`).join('\n')}
 `;
 }
 
+/**
+ * The usage journal (edge/usage-journal.ts): files in the `usage-journal` directory of the node's
+ * state directory, the one disk service the edge already has. The edge process only: the outbox
+ * process never reads it.
+ */
+const JOURNAL_BINDING = '(name = "USAGE_JOURNAL", service = "vault")';
+
 /** The outbox Durable Object's class and storage key: the same in either layout, so a node keeps its events when it switches. */
 const OUTBOX_NAMESPACE = '(className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true)';
 
@@ -114,7 +121,7 @@ ${sharedServices(options)}${outboxService}
   ],${options.v8Flags?.length ? `\n  v8Flags = [${options.v8Flags.map(capnpText).join(', ')}],` : ''}
 );
 
-${workerBlock('edgeWorker', options.bundle, ['(name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault")', outboxBinding], split ? [vault] : [vault, OUTBOX_NAMESPACE])}`;
+${workerBlock('edgeWorker', options.bundle, ['(name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault")', outboxBinding, JOURNAL_BINDING], split ? [vault] : [vault, OUTBOX_NAMESPACE])}`;
 }
 
 /**

@@ -38,6 +38,7 @@ const edgeWorker :Workerd.Worker = (
     (name = "USAGE_DURABLE_BEFORE_END", fromEnvironment = "USAGE_DURABLE_BEFORE_END"),
     (name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault"),
     (name = "USAGE_OUTBOX_SERVICE", service = "usage-outbox"),
+    (name = "USAGE_JOURNAL", service = "vault"),
   ],
   durableObjectNamespaces = [
     (className = "ManifestVault", uniqueKey = "taas-edge-manifest-vault"),

@@ -1,10 +1,11 @@
 // The durable usage outbox with real processes: the control plane stopped while the edge serves
-// (and the edge restarted meanwhile), and the edge process killed with SIGKILL while requests
-// stream and deliveries run. Every request whose client got the whole answer must have exactly
-// one usage row (the end of an answer waits until its event is on disk: edge/record-usage.ts),
-// and none may have two. Rows are read by id, request_id and key_id only.
+// (and the edge restarted meanwhile), the edge process killed with SIGKILL while requests
+// stream and deliveries run, and the node killed while its outbox process was frozen (the events
+// only in the usage journal's files). Every request whose client got the whole answer must have
+// exactly one usage row (the end of an answer waits until its event is on disk:
+// edge/record-usage.ts), and none may have two. Rows are read by id, request_id and key_id only.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,9 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     return res.headers.get('x-request-id')!;
   }
 
+  /** The usage journal's files in a node's state directory (edge/usage-journal.ts). */
+  const journalFiles = (dir: string): string[] => (existsSync(join(dir, 'usage-journal')) ? readdirSync(join(dir, 'usage-journal')) : []);
+
   /** Usage rows per request id of this test's key. */
   async function rowsByRequest(): Promise<Map<string, number>> {
     const { rows } = await stack.testDb.db.query<{ request_id: string; n: number }>(
@@ -110,6 +114,8 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     await stack.startControlPlane();
     // No request reaches the restarted edge: its persisted alarm alone delivers what it held.
     await expectEachOnce(served, 90_000);
+    // The outbox took every event, so the journal kept none.
+    expect(journalFiles(dir)).toEqual([]);
   }, 150_000);
 
   it('loses no completed request and counts none twice when the edge process is killed with SIGKILL', async () => {
@@ -182,14 +188,41 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     // Not ready while it is down (it is restarted after 1 s): the cluster sends traffic elsewhere.
     await waitFor(async () => (await ready()) === 503, { timeoutMs: 900, intervalMs: 20 });
     // Answers completed while it is down or restarting: each ends once its event is on disk.
+    // Answers completed while it is down or restarting: each ends once its event is in the journal.
     const startedMs = Date.now();
     const during = await Promise.all(Array.from({ length: 8 }, (_, i) => complete(node, i % 2 === 0)));
     const waitedMs = Date.now() - startedMs;
-    expect(node.edge.outboxPid!()).not.toBe(first);
+    await waitFor(async () => node.edge.outboxPid!() !== first, { timeoutMs: 10_000, intervalMs: 20 });
     const after = await Promise.all(Array.from({ length: 4 }, (_, i) => complete(node, i % 2 === 0)));
     await expectEachOnce([...before, ...during, ...after], 30_000);
-    expect(await ready()).toBe(200);
+    await waitFor(async () => (await ready()) === 200, { timeoutMs: 10_000, intervalMs: 50 });
     process.stdout.write(`usage durability: outbox process killed alone, ${during.length} answers completed meanwhile within ${waitedMs} ms, 0 lost, 0 twice\n`);
+    await node.edge.close();
+  }, 120_000);
+
+  it('bills the answers that ended while the outbox process was frozen after the node is killed: from the journal', async () => {
+    // SIGSTOP, not SIGKILL: a frozen outbox process takes no append and is not restarted, so the
+    // events of the answers below are in the journal's files alone when the node dies.
+    const dir = persistDir();
+    let node = await startNode('outbox-frozen', 'workerd', dir);
+    const warm = await complete(node, false);
+    await expectEachOnce([warm], 10_000);
+
+    const frozen = node.edge.outboxPid!()!;
+    process.kill(frozen, 'SIGSTOP');
+    const startedMs = Date.now();
+    const answered = await Promise.all(Array.from({ length: 10 }, (_, i) => complete(node, i % 2 === 0)));
+    const waitedMs = Date.now() - startedMs;
+    // Without the journal each answer's end would wait for the outbox, up to 30 s.
+    expect(waitedMs).toBeLessThan(10_000);
+    expect(journalFiles(dir).length).toBeGreaterThan(0);
+    process.kill(-node.edge.pid!, 'SIGKILL'); // the stopped process dies too
+    node = await stack.restartNode(node, { runtime: 'workerd', persistDir: dir });
+    // The restarted node reads the journal from its first readiness check, with no traffic.
+    await waitFor(async () => (await fetch(`${node.edge.url}/readyz`)).status === 200, { timeoutMs: 20_000, intervalMs: 100 });
+    await expectEachOnce([warm, ...answered], 60_000);
+    await waitFor(async () => journalFiles(dir).length === 0, { timeoutMs: 10_000, intervalMs: 100 });
+    process.stdout.write(`usage durability: outbox frozen, ${answered.length} answers ended within ${waitedMs} ms, node killed: 0 lost, 0 twice, journal emptied\n`);
     await node.edge.close();
   }, 120_000);
 

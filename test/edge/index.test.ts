@@ -67,13 +67,14 @@ describe('edge entry (index.ts)', () => {
   // Otherwise complete: only the outbox's bound is wrong, or the outbox is missing. With the
   // outbox in its own process the bound is checked there too late (at the first append, with every
   // answer waiting on it), so the edge checks it as well.
-  const outboxCases: { name: string; outbox: Record<string, unknown> }[] = [
-    { name: 'USAGE_OUTBOX_MAX_EVENTS below 100, outbox in its own process', outbox: { USAGE_OUTBOX_SERVICE: { fetch: () => new Response('{}') }, USAGE_OUTBOX_MAX_EVENTS: '5' } },
-    { name: 'USAGE_OUTBOX_MAX_EVENTS not a number, outbox in this process', outbox: { USAGE_OUTBOX: {}, USAGE_OUTBOX_MAX_EVENTS: 'many' } },
-    { name: 'no outbox binding', outbox: {} },
+  const outboxCases: { name: string; outbox: Record<string, unknown>; reason: string }[] = [
+    { name: 'USAGE_OUTBOX_MAX_EVENTS below 100, outbox in its own process', outbox: { USAGE_OUTBOX_SERVICE: { fetch: () => new Response('{}') }, USAGE_OUTBOX_MAX_EVENTS: '5' }, reason: 'USAGE_OUTBOX_MAX_EVENTS' },
+    { name: 'USAGE_OUTBOX_MAX_EVENTS not a number, outbox in this process', outbox: { USAGE_OUTBOX: {}, USAGE_OUTBOX_MAX_EVENTS: 'many' }, reason: 'USAGE_OUTBOX_MAX_EVENTS' },
+    { name: 'no outbox binding', outbox: {}, reason: 'USAGE_OUTBOX' },
+    { name: 'USAGE_DURABLE_BEFORE_END not true, commit or false', outbox: { USAGE_OUTBOX: {}, USAGE_DURABLE_BEFORE_END: 'sometimes' }, reason: 'USAGE_DURABLE_BEFORE_END must be true, commit or false' },
   ];
 
-  it.each(outboxCases)('answers 503 and logs why for $name', async ({ outbox }) => {
+  it.each(outboxCases)('answers 503 and logs why for $name', async ({ outbox, reason }) => {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const lines: string[] = [];
     const spy = vi.spyOn(console, 'log').mockImplementation((line: unknown) => void lines.push(String(line)));
@@ -90,6 +91,6 @@ describe('edge entry (index.ts)', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(lines.some((line) => line.includes('edge configuration is unusable') && line.includes('USAGE_OUTBOX'))).toBe(true);
+    expect(lines.some((line) => line.includes('edge configuration is unusable') && line.includes(reason))).toBe(true);
   });
 });

@@ -1,81 +1,14 @@
 // The request path's side of the durable usage outbox: each recorded event reaches the node's
 // UsageOutboxObject before the isolate may go idle, concurrent events share one append, failures
 // keep events in memory and retry, and refusals at the bound are loud.
-import { env, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { durableUsageOutbox, type OutboxNamespace, type OutboxState } from '../../edge/usage-outbox.ts';
+import type { OutboxNamespace, OutboxState } from '../../edge/usage-outbox.ts';
 import type { AppendAnswer } from '../../edge/usage-outbox-store.ts';
-import { createClock } from './support/clock.ts';
 import { deferred } from './support/deferred.ts';
+import { outboxOn, real, requests, statusOf, stopAlarms, watched } from './support/outbox.ts';
 import { usageEvent } from './support/usage-events.ts';
 
-const real = (env as unknown as { USAGE_OUTBOX: DurableObjectNamespace }).USAGE_OUTBOX;
-
-
-/** The waitUntil of many requests at once: how many promises were handed over, and waiting for them. */
-function requests() {
-  const pending: Promise<unknown>[] = [];
-  let count = 0;
-  return {
-    waitUntil: (p: Promise<unknown>) => {
-      count++;
-      pending.push(p);
-    },
-    count: () => count,
-    settle: async () => {
-      while (pending.length) await Promise.allSettled(pending.splice(0));
-    },
-  };
-}
-
-/** The real namespace, with every call to the object seen (and optionally held or failed) by the test. */
-function watched(options: { fail?: number; hold?: Promise<void> } = {}) {
-  const appends: number[] = [];
-  let failures = options.fail ?? 0;
-  const firstCall = deferred<void>();
-  const namespace: OutboxNamespace = {
-    idFromName: (name) => real.idFromName(name),
-    get: (id) => ({
-      async fetch(input, init) {
-        if (input.endsWith('/append')) {
-          firstCall.resolve();
-          if (options.hold) await options.hold;
-          if (failures > 0) {
-            failures--;
-            return new Response('{}', { status: 500 });
-          }
-          appends.push((JSON.parse(init!.body as string) as unknown[]).length);
-        }
-        return real.get(id).fetch(input, init);
-      },
-    }),
-  };
-  return { namespace, appends, firstCall: firstCall.promise };
-}
-
-async function statusOf(name: string): Promise<OutboxState> {
-  return (await real.get(real.idFromName(name)).fetch('https://usage-outbox/status')).json();
-}
-
-const used: string[] = [];
-// The objects' alarms (delivery, which has no control plane here) must not fire after the file ends.
-afterEach(async () => {
-  for (const name of used.splice(0)) await runInDurableObject(real.get(real.idFromName(name)), (_i, state) => state.storage.deleteAlarm());
-});
-
-function outboxOn(namespace: OutboxNamespace, name = crypto.randomUUID()) {
-  used.push(name);
-  const clock = createClock();
-  const logs: { level: string; msg: string; fields?: Record<string, string | number> }[] = [];
-  const outbox = durableUsageOutbox({
-    namespace,
-    name,
-    nowMs: clock.nowMs,
-    sleep: async () => {},
-    log: (level, msg, fields) => void logs.push({ level, msg, ...(fields ? { fields } : {}) }),
-  });
-  return { outbox, name, clock, logs };
-}
+afterEach(stopAlarms);
 
 describe('durable usage outbox (request side)', () => {
   it('has the event stored in the node object by the time the waitUntil of its request settles', async () => {

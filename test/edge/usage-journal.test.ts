@@ -1,0 +1,179 @@
+// The usage journal (edge/usage-journal.ts) with the outbox's request side, on workerd's real disk
+// service and the real UsageOutboxObject: an answer may end once its event's file is written,
+// the file goes once the outbox holds its events, and what a dead process left is appended again.
+import { env } from 'cloudflare:test';
+import { afterEach, describe, expect, it } from 'vitest';
+import { diskJournal, type UsageJournal } from '../../edge/usage-journal.ts';
+import type { UsageEvent } from '../../shared/usage.ts';
+import { deferred, within } from './support/deferred.ts';
+import { outboxOn, real, requests, statusOf, stopAlarms, watched } from './support/outbox.ts';
+import { usageEvent } from './support/usage-events.ts';
+
+const disk = (env as unknown as { USAGE_JOURNAL: Fetcher }).USAGE_JOURNAL;
+
+afterEach(stopAlarms);
+
+/** A journal directory of the test's own, and what is in it. */
+function directory() {
+  const dir = `journal-${crypto.randomUUID()}`;
+  return {
+    dir,
+    journal: () => diskJournal(disk, dir),
+    async files(): Promise<Record<string, UsageEvent[]>> {
+      const listing = await disk.fetch(`https://disk/${dir}/`);
+      if (listing.status === 404) return {};
+      const found: Record<string, UsageEvent[]> = {};
+      for (const { name } of (await listing.json()) as { name: string }[]) found[name] = await (await disk.fetch(`https://disk/${dir}/${name}`)).json();
+      return found;
+    },
+    put: (name: string, body: string) => disk.fetch(`https://disk/${dir}/${name}`, { method: 'PUT', body }),
+  };
+}
+
+/** A journal whose writes the test sees, holds or fails. */
+function watchedJournal(journal: UsageJournal, options: { hold?: Promise<void>; fail?: boolean } = {}) {
+  const writes: number[] = [];
+  const firstWrite = deferred<void>();
+  const wrapped: UsageJournal = {
+    async write(events) {
+      writes.push(events.length);
+      firstWrite.resolve();
+      if (options.hold) await options.hold;
+      if (options.fail) throw new Error('disk full');
+      return journal.write(events);
+    },
+    remove: (name) => journal.remove(name),
+    leftovers: () => journal.leftovers(),
+  };
+  return { journal: wrapped, writes, firstWrite: firstWrite.promise };
+}
+
+describe('usage journal', () => {
+  it('counts an event stored once its file is written, while its append is still out, and deletes the file once the outbox holds it', async () => {
+    const hold = deferred<void>();
+    const { namespace, appends } = watched({ hold: hold.promise });
+    const d = directory();
+    const { outbox, name } = outboxOn(namespace, { journal: d.journal() });
+    const ctx = requests();
+    const event = usageEvent();
+
+    expect(await within(outbox.record(event, ctx.waitUntil), 5000, 'the journal write')).toBe('stored');
+    expect(Object.values(await d.files())).toEqual([[event]]);
+    expect(appends).toEqual([]);
+
+    hold.resolve();
+    await ctx.settle();
+    expect(appends).toEqual([1]);
+    expect((await statusOf(name)).pending).toBe(1);
+    expect(await d.files()).toEqual({});
+  });
+
+  it('writes the events recorded while a write is out into one next file, and past four waiting requests leaves events to the append', async () => {
+    const hold = deferred<void>();
+    const d = directory();
+    const { journal, writes, firstWrite } = watchedJournal(d.journal(), { hold: hold.promise });
+    const appendHold = deferred<void>();
+    const { namespace, appends } = watched({ hold: appendHold.promise });
+    const { outbox, name } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    const outcomes = [outbox.record(usageEvent(), ctx.waitUntil)];
+    await firstWrite;
+    // Four requests wait now; the next six find a busy node and wait for the append alone.
+    for (let i = 0; i < 9; i++) outcomes.push(outbox.record(usageEvent(), ctx.waitUntil));
+    hold.resolve();
+    expect(await within(Promise.all(outcomes.slice(0, 4)), 5000, 'the journal writes')).toEqual(Array(4).fill('stored'));
+    expect(writes).toEqual([1, 3]);
+    appendHold.resolve();
+    await ctx.settle();
+    expect(await Promise.all(outcomes)).toEqual(Array(10).fill('stored'));
+    expect(appends).toEqual([1, 9]);
+    expect((await statusOf(name)).pending).toBe(10);
+    expect(await d.files()).toEqual({});
+
+    // Once no request waits any more, events are journaled again.
+    expect(await outbox.record(usageEvent(), ctx.waitUntil)).toBe('stored');
+    await ctx.settle();
+    expect(writes).toEqual([1, 3, 1]);
+  });
+
+  it('deletes the file itself when the outbox took its events before the write was done', async () => {
+    const hold = deferred<void>();
+    const d = directory();
+    const { journal, firstWrite } = watchedJournal(d.journal(), { hold: hold.promise });
+    const { namespace, appends } = watched();
+    const { outbox } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    const outcome = outbox.record(usageEvent(), ctx.waitUntil);
+    await firstWrite;
+    expect(await within(outcome, 5000, 'the append')).toBe('stored'); // the outbox answered first
+    expect(appends).toEqual([1]);
+    hold.resolve();
+    await ctx.settle();
+    expect(await d.files()).toEqual({});
+  });
+
+  it('counts a request that stopped waiting (the outbox did not answer for 30 s) as no longer waiting', async () => {
+    const never = deferred<void>();
+    const { namespace } = watched({ hold: never.promise });
+    const d = directory();
+    const disk = { fail: true };
+    const { journal, writes } = watchedJournal(d.journal(), disk);
+    const { outbox, clock } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    const stuck = Array.from({ length: 5 }, () => outbox.record(usageEvent(), ctx.waitUntil));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(writes).toEqual([1, 3]); // the fifth found four waiting; both writes failed
+    clock.advance(30_000);
+    expect(await within(Promise.all(stuck), 5000, 'the 30 s bound')).toEqual(Array(5).fill('held'));
+    // The disk works again and nobody waits: the next event is journaled, though the outbox is still down.
+    disk.fail = false;
+    expect(await within(outbox.record(usageEvent(), ctx.waitUntil), 5000, 'the journal write')).toBe('stored');
+    expect(writes).toEqual([1, 3, 1]);
+  });
+
+  it('lets the answer wait for the outbox when the journal cannot write, with a log line', async () => {
+    const hold = deferred<void>();
+    const { namespace } = watched({ hold: hold.promise });
+    const d = directory();
+    const { journal } = watchedJournal(d.journal(), { fail: true });
+    const { outbox, logs } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    let settled = false;
+    const outcome = outbox.record(usageEvent(), ctx.waitUntil).then((o) => ((settled = true), o));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    expect(logs.map((l) => l.msg)).toEqual(['usage journal write failed: answers wait for the outbox']);
+    hold.resolve();
+    expect(await outcome).toBe('stored');
+    await ctx.settle();
+    expect(await d.files()).toEqual({});
+  });
+
+  it('appends what an earlier process left once, from the first request, skipping what the outbox holds, and deletes an unreadable file', async () => {
+    const d = directory();
+    const earlier = d.journal(); // another isolate: another file prefix
+    const left = [[usageEvent(), usageEvent()], [usageEvent()]];
+    for (const events of left) await earlier.write(events);
+    await d.put('cut-short.json', '[{"id":"0190');
+    const { namespace, appends } = watched();
+    const { outbox, name, logs } = outboxOn(namespace, { journal: d.journal() });
+    // One of them reached the outbox before the process died.
+    await real.get(real.idFromName(name)).fetch('https://usage-outbox/append', { method: 'POST', body: JSON.stringify([left[1]![0]]) });
+
+    const ctx = requests();
+    outbox.resume(ctx.waitUntil);
+    outbox.resume(ctx.waitUntil);
+    expect(ctx.count()).toBe(1);
+    await ctx.settle();
+    expect(appends).toEqual([3]);
+    expect((await statusOf(name)).pending).toBe(3);
+    expect(await d.files()).toEqual({});
+    expect(logs).toEqual([
+      { level: 'warn', msg: 'usage journal file unreadable: deleted', fields: { file: 'cut-short.json' } },
+      { level: 'info', msg: 'usage journal: appending what an earlier process left', fields: { files: 2, events: 3 } },
+    ]);
+
+    outbox.resume(ctx.waitUntil);
+    expect(ctx.count()).toBe(1);
+  });
+});
