@@ -201,14 +201,11 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
 
   async function writeJournal(own: number): Promise<void> {
     while (own === writerGeneration && unwritten.length > 0) {
-      const batch = unwritten.splice(0, EVENTS_PER_APPEND);
-      const file: JournalFile = { name: null, remaining: 0 };
-      for (const entry of batch) {
-        if (entry.taken) continue; // the outbox already holds it: nothing to keep
-        entry.file = file;
-        file.remaining++;
-      }
-      if (file.remaining === 0) continue;
+      // What the outbox already took (and answered for) needs no file.
+      const batch = unwritten.splice(0, EVENTS_PER_APPEND).filter((entry) => !entry.taken);
+      if (batch.length === 0) continue;
+      const file: JournalFile = { name: null, remaining: batch.length };
+      for (const entry of batch) entry.file = file;
       try {
         file.name = await journal!.write(batch.map((e) => e.event));
       } catch (err) {
@@ -258,7 +255,6 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     if (files > 0) log('info', 'usage journal: appending what an earlier process left', { files, events });
     if (events > 0 && !pump) await startPump();
   }
-
 
   async function drain(own: number): Promise<void> {
     let failures = 0;
