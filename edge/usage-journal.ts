@@ -1,7 +1,8 @@
 // The usage journal: usage events written as small files through workerd's `disk` service in the
 // edge's own process, so the end of an answer can wait for a local write (~0.3 ms) instead of the
 // outbox's SQLite commit in the node's other process (a socket round trip plus an fsync, 1.5–2 ms
-// in the bench). A file is deleted once the outbox holds every event in it; files a dead process
+// in the bench). A file is deleted once the outbox holds every event in it (by the outbox process,
+// after its commit, when the edge names it in the append; else by the edge); files a dead process
 // left behind are appended to the outbox again when the next one starts (usage-outbox.ts), which
 // is safe because the outbox and ingestion both keep an event id once.
 //
@@ -16,46 +17,65 @@ import type { UsageEvent } from '../shared/usage.ts';
 export const JOURNAL_DIR = 'usage-journal';
 
 export interface Leftover {
-  name: string;
+  /** Its path under the disk service's root, as write() returns it. */
+  path: string;
   /** Null: the file could not be read as events (a write cut by the process's death, whose answer never ended). */
   events: UsageEvent[] | null;
 }
 
 export interface UsageJournal {
-  /** Writes the events as one new file; resolves with its name once written, rejects when it was not. */
+  /** Writes the events as one new file; resolves with its path once written, rejects when it was not. */
   write(events: readonly UsageEvent[]): Promise<string>;
   /** Deletes a file; one already gone is not an error (another isolate may have replayed it). */
-  remove(name: string): Promise<void>;
+  remove(path: string): Promise<void>;
   /** Files not written by this journal: what an earlier process left. */
   leftovers(): Promise<Leftover[]>;
 }
 
+/** A journal file's path as the edge names it: a directory, then `<isolate prefix>-<sequence>.json`. */
+const JOURNAL_PATH = /^[a-z0-9-]{1,64}\/[0-9a-f]{8}-[0-9]{1,15}\.json$/;
+
+const url = (path: string) => `https://usage-journal/${path}`;
+
+/** Deletes one file; false when the disk service would not (a missing file counts as deleted). */
+async function removeFile(disk: Fetcher, path: string): Promise<boolean> {
+  const response = await disk.fetch(url(path), { method: 'DELETE' });
+  await response.body?.cancel();
+  return response.ok || response.status === 404;
+}
+
+/**
+ * The outbox process deletes the files whose events it has just committed (the edge names them
+ * in its append), so the edge's thread does not. Returns the paths it deleted; anything else,
+ * including a path not shaped like a journal file's, is left to the edge.
+ */
+export async function removeJournalFiles(disk: Fetcher, paths: readonly unknown[]): Promise<string[]> {
+  const removed: string[] = [];
+  for (const path of paths) {
+    if (typeof path === 'string' && JOURNAL_PATH.test(path) && (await removeFile(disk, path).catch(() => false))) removed.push(path);
+  }
+  return removed;
+}
+
 /** The journal on a disk service binding (`(name = "USAGE_JOURNAL", service = "vault")` in the workerd config). */
 export function diskJournal(disk: Fetcher, dir = JOURNAL_DIR): UsageJournal {
-  const base = `https://usage-journal/${dir}/`;
   // Per isolate: a new process never mistakes an old file for one of its own, whatever the clock says.
   const prefix = crypto.randomUUID().slice(0, 8);
   let sequence = 0;
 
-  async function call(path: string, init?: RequestInit): Promise<Response> {
-    return disk.fetch(`${base}${path}`, init);
-  }
-
   return {
     async write(events) {
-      const name = `${prefix}-${++sequence}.json`;
-      const response = await call(name, { method: 'PUT', body: JSON.stringify(events) });
+      const path = `${dir}/${prefix}-${++sequence}.json`;
+      const response = await disk.fetch(url(path), { method: 'PUT', body: JSON.stringify(events) });
       await response.body?.cancel();
       if (!response.ok) throw new Error(`usage journal: PUT answered ${response.status}`);
-      return name;
+      return path;
     },
-    async remove(name) {
-      const response = await call(name, { method: 'DELETE' });
-      await response.body?.cancel();
-      if (!response.ok && response.status !== 404) throw new Error(`usage journal: DELETE answered ${response.status}`);
+    async remove(path) {
+      if (!(await removeFile(disk, path))) throw new Error('usage journal: DELETE refused');
     },
     async leftovers() {
-      const listing = await call('');
+      const listing = await disk.fetch(url(`${dir}/`));
       if (listing.status === 404) {
         await listing.body?.cancel();
         return []; // nothing was ever written here
@@ -65,12 +85,13 @@ export function diskJournal(disk: Fetcher, dir = JOURNAL_DIR): UsageJournal {
       const found: Leftover[] = [];
       for (const { name, type } of entries) {
         if (type !== 'file' || name.startsWith(`${prefix}-`)) continue;
-        const response = await call(name);
+        const path = `${dir}/${name}`;
+        const response = await disk.fetch(url(path));
         if (response.status === 404) {
           await response.body?.cancel();
           continue;
         }
-        found.push({ name, events: parseEvents(await response.text()) });
+        found.push({ path, events: parseEvents(await response.text()) });
       }
       return found;
     },

@@ -5,15 +5,16 @@
 // (localDisk = …)` under plain workerd and in `durableObjectsPersist` under Miniflare; both are
 // SQLite with a sync per commit.
 //
-// The isolate talks to it over fetch (edge/usage-outbox.ts): POST /append, GET /status,
-// POST /deliver (tests and flush).
+// The isolate talks to it over fetch (edge/usage-outbox.ts): POST /append (which also deletes the
+// edge's journal files it names, after the commit), GET /status, POST /deliver (tests and flush).
 
 import { importJWK, type CryptoKey } from 'jose';
 import type { UsageEvent } from '../shared/usage.ts';
 import { EdgeConfigError, parseEdgeConfig } from './config.ts';
 import { createNodeIdentity } from './node-identity.ts';
 import { USAGE_OUTBOX_NAME, type OutboxNamespace } from './usage-outbox.ts';
-import { createOutboxStore, type Log, type OutboxStore } from './usage-outbox-store.ts';
+import { removeJournalFiles } from './usage-journal.ts';
+import { createOutboxStore, type AppendAnswer, type Log, type OutboxStore } from './usage-outbox-store.ts';
 
 /** ~0.6 KB each on disk: about 600 MB at the bound. USAGE_OUTBOX_MAX_EVENTS overrides it. */
 export const DEFAULT_MAX_EVENTS = 1_000_000;
@@ -79,10 +80,24 @@ export class UsageOutboxObject {
 
   async fetch(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
-    if (request.method === 'POST' && path === '/append') return Response.json(await this.open().append((await request.json()) as UsageEvent[]));
+    if (request.method === 'POST' && path === '/append') return Response.json(await this.append(await request.json()));
     if (request.method === 'GET' && path === '/status') return Response.json(await this.open().status());
     if (request.method === 'POST' && path === '/deliver') return Response.json(await this.open().deliver());
     return new Response(null, { status: 404 });
+  }
+
+  /**
+   * An append: the events, or `{ events, journal }` where `journal` names the edge's journal files
+   * holding only these events (edge/usage-journal.ts). Those are deleted once the events are
+   * committed — here, off the thread serving requests — and the answer says which were.
+   */
+  private async append(body: unknown): Promise<AppendAnswer> {
+    const { events, journal } = Array.isArray(body) ? { events: body as UsageEvent[], journal: [] } : (body as { events: UsageEvent[]; journal?: unknown });
+    const answer = await this.open().append(events);
+    const disk = this.env.USAGE_JOURNAL as Fetcher | undefined;
+    if (!disk || !Array.isArray(journal) || journal.length === 0) return answer;
+    await this.state.storage.sync(); // the commit is on disk before the journal's copy goes
+    return { ...answer, removed: await removeJournalFiles(disk, journal) };
   }
 
   async alarm(): Promise<void> {

@@ -21,6 +21,8 @@ export interface AppendAnswer extends OutboxState {
   stored: number;
   /** Ids refused because the outbox is at its bound: these events are not kept. */
   refused: string[];
+  /** The journal files named in the append that the outbox process deleted (usage-outbox-do.ts). */
+  removed?: string[];
 }
 
 export interface DeliveryReport extends OutboxState {

@@ -90,8 +90,8 @@ ${namespaces.map((n) => `    ${n},`).join('\n')}
 
 /**
  * The usage journal (edge/usage-journal.ts): files in the `usage-journal` directory of the node's
- * state directory, the one disk service the edge already has. The edge process only: the outbox
- * process never reads it.
+ * state directory, the one disk service the node already has. The edge process writes them; the
+ * outbox process deletes those the edge names in an append, once it has committed their events.
  */
 const JOURNAL_BINDING = '(name = "USAGE_JOURNAL", service = "vault")';
 
@@ -146,7 +146,7 @@ ${sharedServices(options)}
   ],
 );
 
-${workerBlock('outboxWorker', options.bundle, ['(name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject")'], [OUTBOX_NAMESPACE])}`;
+${workerBlock('outboxWorker', options.bundle, ['(name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject")', JOURNAL_BINDING], [OUTBOX_NAMESPACE])}`;
 }
 
 /** The committed production configs (deploy/workerd/): an edge process and its outbox process, one pod. */

@@ -35,6 +35,7 @@ const outboxWorker :Workerd.Worker = (
     (name = "USAGE_OUTBOX_MAX_EVENTS", fromEnvironment = "USAGE_OUTBOX_MAX_EVENTS"),
     (name = "USAGE_DURABLE_BEFORE_END", fromEnvironment = "USAGE_DURABLE_BEFORE_END"),
     (name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject"),
+    (name = "USAGE_JOURNAL", service = "vault"),
   ],
   durableObjectNamespaces = [
     (className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true),

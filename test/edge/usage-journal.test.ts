@@ -33,6 +33,7 @@ function directory() {
 /** A journal whose writes the test sees, holds or fails. */
 function watchedJournal(journal: UsageJournal, options: { hold?: Promise<void>; fail?: boolean } = {}) {
   const writes: number[] = [];
+  const removes: string[] = [];
   const firstWrite = deferred<void>();
   const wrapped: UsageJournal = {
     async write(events) {
@@ -42,10 +43,13 @@ function watchedJournal(journal: UsageJournal, options: { hold?: Promise<void>; 
       if (options.fail) throw new Error('disk full');
       return journal.write(events);
     },
-    remove: (name) => journal.remove(name),
+    remove: (path) => {
+      removes.push(path);
+      return journal.remove(path);
+    },
     leftovers: () => journal.leftovers(),
   };
-  return { journal: wrapped, writes, firstWrite: firstWrite.promise };
+  return { journal: wrapped, writes, removes, firstWrite: firstWrite.promise };
 }
 
 describe('usage journal', () => {
@@ -94,6 +98,55 @@ describe('usage journal', () => {
     expect(await outbox.record(usageEvent(), ctx.waitUntil)).toBe('stored');
     await ctx.settle();
     expect(writes).toEqual([1, 3, 1]);
+  });
+
+  it('gathers journaled events into one append after the last, naming their files, which the outbox process deletes after its commit', async () => {
+    const d = directory();
+    const { journal, writes, removes } = watchedJournal(d.journal());
+    const { namespace, appends, handed } = watched();
+    const tick = deferred<void>();
+    const sleeps: number[] = [];
+    const { outbox, name } = outboxOn(namespace, { journal, sleep: (ms) => (sleeps.push(ms), tick.promise) });
+    const ctx = requests();
+    // The first event is appended at once, before its file is written: the edge deletes that file.
+    await outbox.record(usageEvent(), ctx.waitUntil);
+    await ctx.settle();
+    expect(removes).toHaveLength(1);
+    // The next ones wait for the interval after that append (their requests do not), then go together.
+    const outcomes = [outbox.record(usageEvent(), ctx.waitUntil), outbox.record(usageEvent(), ctx.waitUntil)];
+    expect(await within(Promise.all(outcomes), 5000, 'the journal write')).toEqual(['stored', 'stored']);
+    expect(sleeps).toEqual([20]);
+    expect(appends).toEqual([1]);
+    tick.resolve();
+    await ctx.settle();
+    expect(writes).toEqual([1, 1, 1]);
+    expect(appends).toEqual([1, 2]);
+    expect(handed[1]).toHaveLength(2);
+    expect(removes).toHaveLength(1); // not the handed ones: the outbox process deleted those
+    expect(await d.files()).toEqual({});
+    expect((await statusOf(name)).pending).toBe(3);
+  });
+
+  it('appends at once when an event that is not journaled arrives while journaled ones wait for the interval', async () => {
+    const d = directory();
+    const hold = deferred<void>();
+    const { journal } = watchedJournal(d.journal(), { hold: hold.promise });
+    const { namespace, appends } = watched();
+    // The interval of journaled appends never ends here; the short one does.
+    const { outbox } = outboxOn(namespace, { journal, sleep: (ms) => (ms >= 20 ? new Promise<void>(() => {}) : Promise.resolve()) });
+    const ctx = requests();
+    const first = outbox.record(usageEvent(), ctx.waitUntil); // sets the time of the last append
+    await within(first, 5000, 'the first append');
+    // Four requests wait for their (held) journal writes; their append waits for the interval.
+    const journaled = Array.from({ length: 4 }, () => outbox.record(usageEvent(), ctx.waitUntil));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(appends).toEqual([1]);
+    // A fifth finds the node busy: not journaled, so it cannot wait for the interval.
+    const busy = outbox.record(usageEvent(), ctx.waitUntil);
+    expect(await within(busy, 5000, 'the append of an event that is not journaled')).toBe('stored');
+    expect(appends).toEqual([1, 5]);
+    expect(await Promise.all(journaled)).toEqual(Array(4).fill('stored'));
+    hold.resolve();
   });
 
   it('deletes the file itself when the outbox took its events before the write was done', async () => {
@@ -169,7 +222,7 @@ describe('usage journal', () => {
     expect((await statusOf(name)).pending).toBe(3);
     expect(await d.files()).toEqual({});
     expect(logs).toEqual([
-      { level: 'warn', msg: 'usage journal file unreadable: deleted', fields: { file: 'cut-short.json' } },
+      { level: 'warn', msg: 'usage journal file unreadable: deleted', fields: { file: `${d.dir}/cut-short.json` } },
       { level: 'info', msg: 'usage journal: appending what an earlier process left', fields: { files: 2, events: 3 } },
     ]);
 

@@ -28,7 +28,9 @@ export function requests() {
 
 /** The real namespace, with every call to the object seen (and optionally held or failed) by the test. */
 export function watched(options: { fail?: number; hold?: Promise<void> } = {}) {
+  /** Events per append, and the journal files each append named for the outbox to delete. */
   const appends: number[] = [];
+  const handed: string[][] = [];
   let failures = options.fail ?? 0;
   const firstCall = deferred<void>();
   const namespace: OutboxNamespace = {
@@ -42,13 +44,15 @@ export function watched(options: { fail?: number; hold?: Promise<void> } = {}) {
             failures--;
             return new Response('{}', { status: 500 });
           }
-          appends.push((JSON.parse(init!.body as string) as unknown[]).length);
+          const body = JSON.parse(init!.body as string) as unknown[] | { events: unknown[]; journal: string[] };
+          appends.push(Array.isArray(body) ? body.length : body.events.length);
+          handed.push(Array.isArray(body) ? [] : body.journal);
         }
         return real.get(id).fetch(input, init);
       },
     }),
   };
-  return { namespace, appends, firstCall: firstCall.promise };
+  return { namespace, appends, handed, firstCall: firstCall.promise };
 }
 
 export async function statusOf(name: string): Promise<OutboxState> {
@@ -62,7 +66,7 @@ export async function stopAlarms(): Promise<void> {
   for (const name of used.splice(0)) await runInDurableObject(real.get(real.idFromName(name)), (_i, state) => state.storage.deleteAlarm());
 }
 
-export function outboxOn(namespace: OutboxNamespace, options: { name?: string; journal?: UsageJournal } = {}) {
+export function outboxOn(namespace: OutboxNamespace, options: { name?: string; journal?: UsageJournal; sleep?: (ms: number) => Promise<void> } = {}) {
   const name = options.name ?? crypto.randomUUID();
   used.push(name);
   const clock = createClock();
@@ -71,7 +75,7 @@ export function outboxOn(namespace: OutboxNamespace, options: { name?: string; j
     namespace,
     name,
     nowMs: clock.nowMs,
-    sleep: async () => {},
+    sleep: options.sleep ?? (async () => {}),
     log: (level, msg, fields) => void logs.push({ level, msg, ...(fields ? { fields } : {}) }),
     ...(options.journal ? { journal: options.journal } : {}),
   });
