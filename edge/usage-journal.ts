@@ -50,11 +50,9 @@ async function removeFile(disk: Fetcher, path: string): Promise<boolean> {
  * including a path not shaped like a journal file's, is left to the edge.
  */
 export async function removeJournalFiles(disk: Fetcher, paths: readonly unknown[]): Promise<string[]> {
-  const removed: string[] = [];
-  for (const path of paths) {
-    if (typeof path === 'string' && JOURNAL_PATH.test(path) && (await removeFile(disk, path).catch(() => false))) removed.push(path);
-  }
-  return removed;
+  const valid = paths.filter((path): path is string => typeof path === 'string' && JOURNAL_PATH.test(path));
+  const done = await Promise.all(valid.map((path) => removeFile(disk, path).catch(() => false)));
+  return valid.filter((_, i) => done[i]);
 }
 
 /** The journal on a disk service binding (`(name = "USAGE_JOURNAL", service = "vault")` in the workerd config). */

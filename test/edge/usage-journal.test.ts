@@ -127,6 +127,20 @@ describe('usage journal', () => {
     expect((await statusOf(name)).pending).toBe(3);
   });
 
+  it('has the outbox delete only what is shaped like a journal file, after the commit', async () => {
+    const d = directory();
+    await d.put('0123abcd-7.json', '[]');
+    await d.put('notes.txt', 'kept');
+    const { name } = outboxOn(real); // its alarm is stopped after the test
+    const object = real.get(real.idFromName(name));
+    const event = usageEvent();
+    const journal = [`${d.dir}/0123abcd-7.json`, `${d.dir}/notes.txt`, `${d.dir}/../${d.dir}/0123abcd-7.json`, 42];
+    const answer = (await (await object.fetch('https://usage-outbox/append', { method: 'POST', body: JSON.stringify({ events: [event], journal }) })).json()) as { stored: number; removed: string[] };
+    expect(answer).toMatchObject({ stored: 1, removed: [`${d.dir}/0123abcd-7.json`] });
+    const listing = (await (await disk.fetch(`https://disk/${d.dir}/`)).json()) as { name: string }[];
+    expect(listing.map((f) => f.name)).toEqual(['notes.txt']);
+  });
+
   it('appends at once when an event that is not journaled arrives while journaled ones wait for the interval', async () => {
     const d = directory();
     const hold = deferred<void>();
