@@ -131,9 +131,11 @@ type Entry = {
  * context).
  *
  * The journal's writer works the same way (one write out at a time, events recorded meanwhile in
- * the next file), beside the pump. A file is deleted by whichever finishes last for it: the
- * writer (the outbox had taken every event before the write was done) or the pump. Files an
- * earlier process left are appended again from the first request after a start (resume).
+ * the next file), beside the pump. A written file whose events all go in one append is named in
+ * it and deleted by the outbox process after its commit; any other is deleted here by whichever
+ * finishes last for it: the writer (the outbox had taken every event before the write was done)
+ * or the pump. Files an earlier process left are appended again from the first request after a
+ * start (resume).
  */
 export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOutbox {
   const { log, nowMs } = options;
