@@ -9,6 +9,9 @@ import { defineConfig } from 'vitest/config';
 // The edge's usage journal is a workerd `disk` service (edge/usage-journal.ts): the edge tests get
 // a real one, on a directory of their own; each test writes in a subdirectory of its own.
 const journalDir = mkdtempSync(join(tmpdir(), 'taas-journal-'));
+// Removed once the workers project is done (test/support/journal-dir.ts); a run of the other
+// projects alone leaves it, empty.
+process.env.TAAS_TEST_JOURNAL_DIR = journalDir;
 
 export default defineConfig({
   test: {
@@ -35,6 +38,7 @@ export default defineConfig({
         test: {
           name: 'workers',
           include: ['test/edge/**/*.test.ts'],
+          globalSetup: ['test/support/journal-dir.ts'],
           testTimeout: 30_000,
         },
       },
