@@ -59,7 +59,7 @@ export function createEdgeApp(deps: EdgeDeps) {
 
   app.use(async (c, next) => {
     // Any request, a health check too: a restarted node appends what its journal kept.
-    deps.outbox.resume((p) => c.executionCtx.waitUntil(p));
+    if (deps.outbox.resumeDue) deps.outbox.resume((p) => c.executionCtx.waitUntil(p));
     c.set('startedMs', deps.nowMs());
     c.set('requestId', newRequestId(deps.nowMs()));
     c.header('x-request-id', c.get('requestId'));

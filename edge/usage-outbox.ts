@@ -45,9 +45,11 @@ export interface UsageOutbox {
    * a node that is not ready gets no traffic, so no request would start it.
    */
   reachable(waitUntil: (p: Promise<unknown>) => void): Promise<boolean>;
+  /** True until a request has started the replay of the journal (app.ts asks on every request). */
+  readonly resumeDue: boolean;
   /**
-   * Every request calls it first (app.ts), health checks too: the first after a start appends
-   * what an earlier process left in the journal, in its waitUntil; the rest return at once.
+   * The first request after a start, a health check too, calls it: it appends what an earlier
+   * process left in the journal, in that request's waitUntil.
    */
   resume(waitUntil: (p: Promise<unknown>) => void): void;
 }
@@ -151,7 +153,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   const unwritten: Entry[] = [];
   let writerGeneration = 0;
   let writer: { promise: Promise<void>; startedMs: number } | null = null;
-  let replay: 'due' | 'running' | 'done' = journal ? 'due' : 'done';
+  let replayDue = journal !== undefined;
   /** Requests waiting for their event to be stored (or for DURABLE_WAIT_MS to pass). */
   let waiting = 0;
 
@@ -254,11 +256,10 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     try {
       leftovers = await journal!.leftovers();
     } catch (err) {
-      replay = 'due'; // the next request tries again
-      log('error', 'usage journal unreadable: its events wait for the next start', { error: err instanceof Error ? err.message : String(err) });
+      replayDue = true; // the next request tries again
+      log('error', 'usage journal could not be listed: the next request tries again', { error: err instanceof Error ? err.message : String(err) });
       return;
     }
-    replay = 'done';
     let files = 0;
     let events = 0;
     for (const { path, events: found } of leftovers) {
@@ -380,9 +381,12 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       if (held.length > 0 && !pump) waitUntil(startPump());
       return true;
     },
+    get resumeDue() {
+      return replayDue;
+    },
     resume(waitUntil) {
-      if (replay !== 'due') return;
-      replay = 'running';
+      if (!replayDue) return;
+      replayDue = false;
       waitUntil(replayJournal());
     },
   };
@@ -458,6 +462,7 @@ export function createUsageOutbox(options: UsageOutboxOptions): UsageOutbox {
     pending: () => queue.length,
     state: async () => ({ pending: queue.length, max: options.maxQueued, full: queue.length >= options.maxQueued }),
     reachable: async () => true,
+    resumeDue: false,
     resume: () => {},
   };
 }

@@ -228,7 +228,9 @@ describe('usage journal', () => {
     await real.get(real.idFromName(name)).fetch('https://usage-outbox/append', { method: 'POST', body: JSON.stringify([left[1]![0]]) });
 
     const ctx = requests();
+    expect(outbox.resumeDue).toBe(true);
     outbox.resume(ctx.waitUntil);
+    expect(outbox.resumeDue).toBe(false);
     outbox.resume(ctx.waitUntil);
     expect(ctx.count()).toBe(1);
     await ctx.settle();
@@ -242,5 +244,16 @@ describe('usage journal', () => {
 
     outbox.resume(ctx.waitUntil);
     expect(ctx.count()).toBe(1);
+  });
+
+  it('tries the replay again from the next request when the journal could not be listed', async () => {
+    const d = directory();
+    const journal: UsageJournal = { ...d.journal(), leftovers: () => Promise.reject(new Error('EIO')) };
+    const { outbox, logs } = outboxOn(real, { journal });
+    const ctx = requests();
+    outbox.resume(ctx.waitUntil);
+    await ctx.settle();
+    expect(outbox.resumeDue).toBe(true);
+    expect(logs).toEqual([{ level: 'error', msg: 'usage journal could not be listed: the next request tries again', fields: { error: 'EIO' } }]);
   });
 });
