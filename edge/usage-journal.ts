@@ -85,9 +85,11 @@ export function diskJournal(disk: Fetcher, dir = JOURNAL_DIR): UsageJournal {
         if (type !== 'file' || name.startsWith(`${prefix}-`)) continue;
         const path = `${dir}/${name}`;
         const response = await disk.fetch(url(path));
-        if (response.status === 404) {
+        if (!response.ok) {
           await response.body?.cancel();
-          continue;
+          if (response.status === 404) continue; // deleted meanwhile
+          // Never taken for a cut-short file (which is deleted): the replay is tried again.
+          throw new Error(`usage journal: reading a file answered ${response.status}`);
         }
         found.push({ path, events: parseEvents(await response.text()) });
       }
