@@ -14,7 +14,7 @@
 import type { UsageEvent } from '../shared/usage.ts';
 
 /** The directory under the disk service's root: the node's state directory holds the Durable Objects beside it. */
-export const JOURNAL_DIR = 'usage-journal';
+const JOURNAL_DIR = 'usage-journal';
 
 export interface Leftover {
   /** Its path under the disk service's root, as write() returns it. */

@@ -146,7 +146,9 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   const intervalMs = options.minAppendIntervalMs ?? MIN_APPEND_INTERVAL_MS;
   const held: Entry[] = [];
   let generation = 0;
-  let pump: { promise: Promise<void>; startedMs: number; deferring: boolean } | null = null;
+  let pump: { promise: Promise<void>; startedMs: number } | null = null;
+  /** The current pump sleeps out JOURNALED_APPEND_INTERVAL_MS: an event that is not journaled must not wait for it. */
+  let pumpDeferring = false;
   let lastAppendMs = -Infinity;
   let known: { state: OutboxState; atMs: number } = { state: { pending: 0, max: 0, full: false }, atMs: -Infinity };
   const { journal } = options;
@@ -282,20 +284,15 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   async function drain(own: number): Promise<void> {
     let failures = 0;
     for (;;) {
-      // Nothing left: done at once, not after an interval (checked and cleared in one step, as below).
-      if (own === generation && held.length === 0) {
-        pump = null;
-        return;
-      }
       // Events recorded in this same turn, or until the interval since the last append passed, join.
       // While every event held is in the journal (no request waits for the append), the interval
       // is JOURNALED_APPEND_INTERVAL_MS: fewer, larger appends; record() starts a new pump when
       // an event that is not journaled arrives meanwhile.
       const deferring = held.every((e) => e.journaled);
       const waitMs = lastAppendMs + (deferring ? JOURNALED_APPEND_INTERVAL_MS : intervalMs) - nowMs();
-      if (own === generation && pump) pump.deferring = deferring && waitMs > 0;
+      if (own === generation) pumpDeferring = deferring && waitMs > 0;
       await (waitMs > 0 ? sleep(waitMs) : Promise.resolve());
-      if (own === generation && pump) pump.deferring = false;
+      if (own === generation) pumpDeferring = false;
       // Checked and cleared in one step: a record() never sees a pump that will not look again.
       if (own !== generation || held.length === 0) {
         if (own === generation) pump = null;
@@ -305,6 +302,11 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       try {
         await append(batch);
         failures = 0;
+        // Nothing left: done now, not after another interval (checked and cleared in one step).
+        if (own === generation && held.length === 0) {
+          pump = null;
+          return;
+        }
       } catch (err) {
         held.unshift(...batch);
         failures++;
@@ -320,9 +322,14 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
 
   function startPump(): Promise<void> {
     const own = ++generation;
-    pump = { promise: Promise.resolve(), startedMs: nowMs(), deferring: false };
-    pump.promise = drain(own);
-    return pump.promise;
+    const promise = drain(own);
+    pump = { promise, startedMs: nowMs() };
+    return promise;
+  }
+
+  /** No loop runs (the pump or the writer), or it has run for others long enough: this request starts the next. */
+  function handOver(runner: { startedMs: number } | null): boolean {
+    return !runner || nowMs() - runner.startedMs >= HANDOVER_MS;
   }
 
   /** Waits for this request's own event with a timer of its own pending, so workerd sees it is not hung. */
@@ -356,9 +363,9 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       held.push(entry);
       if (journaled) {
         unwritten.push(entry);
-        if (!writer || nowMs() - writer.startedMs >= HANDOVER_MS) waitUntil(startWriter());
+        if (handOver(writer)) waitUntil(startWriter());
       }
-      if (!pump || nowMs() - pump.startedMs >= HANDOVER_MS || (!journaled && pump.deferring)) waitUntil(startPump());
+      if (handOver(pump) || (!journaled && pumpDeferring)) waitUntil(startPump());
       const outcome = outcomeOf(done);
       waitUntil(outcome);
       return outcome;
