@@ -2,6 +2,7 @@
 // throwaway state: fresh keys, PGlite in a temp dir (or DATABASE_URL), the fake supplier as a
 // child process, the control plane in this process, the edge bundle under Miniflare (workerd).
 
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,8 @@ export interface Stack {
   /** Origin of the fake supplier (its API is under /v1). */
   supplierOrigin: string;
   supplierPid: number;
+  /** With `supplierTimings`: each exchange's arrival and answer time at the supplier (monotonic ns) since the last call, in order. */
+  takeSupplierTimings?: () => Promise<[bigint, bigint][]>;
   /** The model the edge serves, and the supplier's name for it. */
   model: string;
   upstreamModel: string;
@@ -88,14 +91,30 @@ async function addBulkKeys(db: Database, orgId: string, count: number): Promise<
   );
 }
 
+/** The supplier child's timings since the last call (bench/supplier-process.ts --timings). */
+async function takeTimings(child: ChildProcess): Promise<[bigint, bigint][]> {
+  const answer = new Promise<[string, string][]>((resolve) => {
+    const onMessage = (message: { timings?: [string, string][] }): void => {
+      if (!message.timings) return;
+      child.off('message', onMessage);
+      resolve(message.timings);
+    };
+    child.on('message', onMessage);
+  });
+  child.send({ take: 'timings' });
+  return (await answer).map(([arrived, answered]) => [BigInt(arrived), BigInt(answered)]);
+}
+
 export async function startStack(
   ports: StackPorts,
   edgeBindings: { MANIFEST_REFRESH_SECONDS: string; MANIFEST_MAX_STALE_SECONDS: string; USAGE_DURABLE_BEFORE_END: string },
   options: {
     manifestKeys: number;
     plainEdgeInspectorAddr?: string;
-    /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs. */
-    comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[] };
+    /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs; `bindings` override the edges' own. */
+    comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[]; bindings?: Record<string, string> };
+    /** The fake supplier keeps each exchange's times (bench/breakdown.ts). */
+    supplierTimings?: boolean;
     /** The edges reach the control plane through a gate that can hold usage ingestion back (bench/ingestion-gate.ts), on this port. */
     ingestionGatePort?: number;
   },
@@ -115,7 +134,7 @@ export async function startStack(
     const nodeId = `bench-edge-${suffix}`;
     const nodeKeys = await generateEd25519(nodeId);
 
-    const supplier = await forkChild(SUPPLIER_ENTRY, [String(ports.supplier)]);
+    const supplier = await forkChild(SUPPLIER_ENTRY, [String(ports.supplier), ...(options.supplierTimings ? ['--timings'] : [])]);
     closers.push(supplier.stop);
     const supplierOrigin = new URL(supplier.firstLine).origin;
 
@@ -167,7 +186,7 @@ export async function startStack(
       ? await startWorkerdEdge({
           bundle: options.comparison.bundle,
           port: options.comparison.port,
-          bindings: edgeBindingsFor(),
+          bindings: { ...edgeBindingsFor(), ...options.comparison.bindings },
           ...(options.comparison.outboxProcess === undefined ? {} : { outboxProcess: options.comparison.outboxProcess }),
           ...(options.comparison.v8Flags ? { v8Flags: options.comparison.v8Flags } : {}),
         })
@@ -183,6 +202,7 @@ export async function startStack(
       ...(ingestion ? { ingestion } : {}),
       supplierOrigin,
       supplierPid: supplier.pid,
+      ...(options.supplierTimings ? { takeSupplierTimings: () => takeTimings(supplier.process) } : {}),
       model,
       upstreamModel,
       apiKey: demo.key,

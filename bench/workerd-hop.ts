@@ -18,6 +18,32 @@ export default {
 };
 `;
 
+/**
+ * The least a metering gateway does in this runtime, as a floor for the edge (bench/breakdown.ts):
+ * parse the JSON body, hash the presented key, forward a re-serialized body, read the answer
+ * whole, parse it for its usage, and answer its bytes. No auth lookup, policy or usage event.
+ */
+export const JSON_WORKER = `
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const body = await request.json();
+    const key = (request.headers.get('authorization') ?? '').slice(7);
+    await crypto.subtle.digest('SHA-256', encoder.encode(key));
+    const upstream = await fetch(env.UPSTREAM + url.pathname, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: request.headers.get('authorization') ?? '' },
+      body: JSON.stringify(body),
+    });
+    const bytes = await upstream.arrayBuffer();
+    if (!JSON.parse(decoder.decode(bytes)).usage) return new Response('no usage', { status: 502 });
+    return new Response(bytes, { status: upstream.status, headers: { 'content-type': 'application/json' } });
+  },
+};
+`;
+
 const config = (port: number, upstreamOrigin: string) => `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -34,9 +60,10 @@ const hop :Workerd.Worker = (
 );
 `;
 
-export async function startWorkerdHop(port: number, upstreamOrigin: string): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+/** The pass-through Worker, or `script` (an ES module, e.g. JSON_WORKER), on plain workerd forwarding to `upstreamOrigin`. */
+export async function startWorkerdHop(port: number, upstreamOrigin: string, script = PASS_THROUGH): Promise<{ url: string; pid: number; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'taas-workerd-hop-'));
-  writeFileSync(join(dir, 'hop.js'), PASS_THROUGH);
+  writeFileSync(join(dir, 'hop.js'), script);
   writeFileSync(join(dir, 'config.capnp'), config(port, upstreamOrigin));
   const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -13,7 +13,13 @@ import { chatEvents, completionBody, errorBody, errorBodyForStatus, MODEL_LIST }
 import { parseChatRequest, planCompletion } from './openai-chat.ts';
 import type { ChatRequest } from './openai-chat.ts';
 
-export type FakeSupplierOptions = { host?: string; port?: number; apiKey?: string };
+export type FakeSupplierOptions = {
+  host?: string;
+  port?: number;
+  apiKey?: string;
+  /** Each exchange's arrival and the end of its answer, on the machine's monotonic clock (ns): bench/breakdown.ts. */
+  onExchange?: (arrivedNs: bigint, answeredNs: bigint) => void;
+};
 
 export type FakeSupplierStats = {
   requests: number;
@@ -149,6 +155,10 @@ export async function startFakeSupplier(options: FakeSupplierOptions = {}): Prom
   const media = createMediaEndpoints({ apiKey: options.apiKey, idPrefix, stats: () => stats, interChunkDelayMs: () => behaviour.interChunkDelayMs });
 
   const server = createServer((req, res) => {
+    if (options.onExchange) {
+      const arrived = process.hrtime.bigint();
+      res.once('finish', () => options.onExchange!(arrived, process.hrtime.bigint()));
+    }
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path.startsWith('/__control/')) return void control(req, res, path);
     if (req.method === 'POST' && path === '/v1/chat/completions') return void chat(req, res);

@@ -198,6 +198,29 @@ describe('fake supplier', () => {
     supplier = await startFakeSupplier(); // afterEach closes this one
   });
 
+  it('reports each exchange to onExchange once its answer is written, streamed ones too (bench/breakdown.ts)', async () => {
+    const exchanges: [bigint, bigint][] = [];
+    const timed = await startFakeSupplier({ apiKey: API_KEY, onExchange: (arrived, answered) => exchanges.push([arrived, answered]) });
+    try {
+      const timedClient = new OpenAI({ baseURL: timed.url, apiKey: API_KEY, maxRetries: 0 });
+      const before = process.hrtime.bigint();
+      await timedClient.chat.completions.create({ model: 'm', messages });
+      const stream = await timedClient.chat.completions.create({ model: 'm', messages, stream: true });
+      for await (const chunk of stream) void chunk;
+      await vi.waitFor(() => expect(exchanges).toHaveLength(2));
+      const after = process.hrtime.bigint();
+      for (const [arrived, answered] of exchanges) {
+        expect(arrived).toBeGreaterThanOrEqual(before);
+        expect(answered).toBeGreaterThan(arrived);
+        expect(answered).toBeLessThanOrEqual(after);
+      }
+      // One at a time, in order: the stream arrived after the first answer was written.
+      expect(exchanges[1]![0]).toBeGreaterThanOrEqual(exchanges[0]![1]);
+    } finally {
+      await timed.close();
+    }
+  });
+
   it('answers malformed JSON and a missing model with OpenAI error objects', async () => {
     const malformed = await post('chat/completions', '{"model":');
     const missingModel = await post('chat/completions', { messages });

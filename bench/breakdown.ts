@@ -1,0 +1,152 @@
+// `npm run bench:breakdown`: where the time an intermediary adds to one request sits. One request
+// at a time (a short pause between, as at a low rate), through each target in turn: the bare Node
+// hop, the bare pass-through Worker on plain workerd, a minimal metering Worker (JSON_WORKER in
+// bench/workerd-hop.ts: parse, hash the key, forward, read and parse the answer), the edge on
+// plain workerd, and the same edge with durable answers off (USAGE_DURABLE_BEFORE_END=false).
+// The fake supplier notes when each request arrives and when its answer is written, on the
+// machine's monotonic clock, as the client notes when it sent and when the answer ended, so each
+// request splits into: there (client → supplier), supplier, back (supplier → client). Medians
+// per round; the rounds alternate the targets, so drift hits all alike.
+// Settings: BREAKDOWN_REQUESTS (800 per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS
+// (4), BENCH_MANIFEST_KEYS (10000); ingestion is held while a target is measured. Ports 7430–7438.
+
+import { Agent, request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { forkChild } from './children.ts';
+import { durableAnswersSetting, startStack } from './stack.ts';
+import { summarize } from './stats.ts';
+import { JSON_WORKER, startWorkerdHop } from './workerd-hop.ts';
+import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
+
+const num = (name: string, fallback: number): number => Number(process.env[name] || fallback);
+const REQUESTS = num('BREAKDOWN_REQUESTS', 800);
+const ROUNDS = num('BREAKDOWN_ROUNDS', 3);
+const GAP_MS = num('BREAKDOWN_GAP_MS', 4);
+const WARM_UP = 200;
+const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
+const log = (line: string): void => void process.stderr.write(`breakdown: ${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Target {
+  name: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** One request on a kept-alive connection: when it was sent and when its answer ended (monotonic ns), and its status. */
+function send(agent: Agent, target: Target): Promise<{ sent: bigint; ended: bigint; status: number }> {
+  return new Promise((resolve, reject) => {
+    const sent = process.hrtime.bigint();
+    const req = request(
+      { host: target.url.hostname, port: target.url.port, path: target.url.pathname, method: 'POST', headers: { ...target.headers, 'content-length': String(Buffer.byteLength(target.body)) }, agent },
+      (res) => {
+        res.resume();
+        res.once('end', () => resolve({ sent, ended: process.hrtime.bigint(), status: res.statusCode ?? 0 }));
+      },
+    );
+    req.once('error', reject);
+    req.end(target.body);
+  });
+}
+
+const ms = (ns: bigint): number => Number(ns) / 1e6;
+const median = (values: number[]): number => summarize(values).p50;
+
+async function main(): Promise<void> {
+  const durable = durableAnswersSetting();
+  const stack = await startStack(
+    { edge: 7430, plainEdge: 7431, controlPlane: 7432, supplier: 7433 },
+    { MANIFEST_REFRESH_SECONDS: '300', MANIFEST_MAX_STALE_SECONDS: '600', USAGE_DURABLE_BEFORE_END: durable },
+    {
+      manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),
+      ingestionGatePort: 7438,
+      supplierTimings: true,
+      // The same build with no wait for the usage event at the end of an answer.
+      comparison: { bundle: EDGE_BUNDLE, port: 7437, bindings: { USAGE_DURABLE_BEFORE_END: 'false' } },
+    },
+  );
+  const hop = await forkChild(HOP_ENTRY, ['7434', stack.supplierOrigin]);
+  const workerdHop = await startWorkerdHop(7435, stack.supplierOrigin);
+  const jsonWorker = await startWorkerdHop(7436, stack.supplierOrigin, JSON_WORKER);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const chat = (model: string) => JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello' }] });
+    const json = { 'content-type': 'application/json' };
+    const direct = { headers: { ...json, authorization: 'Bearer bench-direct' }, body: chat(stack.upstreamModel) };
+    const viaEdge = { headers: { ...json, authorization: `Bearer ${stack.apiKey}` }, body: chat(stack.model) };
+    const path = '/v1/chat/completions';
+    const targets: Target[] = [
+      { name: 'Node hop', url: new URL(path, hop.firstLine), ...direct },
+      { name: 'workerd hop', url: new URL(path, workerdHop.url), ...direct },
+      { name: 'metering Worker', url: new URL(path, jsonWorker.url), ...direct },
+      { name: `edge (durable answers ${durable})`, url: new URL(path, stack.plainEdgeUrl), ...viaEdge },
+      { name: 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
+    ];
+    const rows = new Map<string, { total: number[]; there: number[]; supplier: number[]; back: number[] }>(
+      targets.map((t) => [t.name, { total: [], there: [], supplier: [], back: [] }]),
+    );
+    for (const target of targets) {
+      // Ready (the edges have loaded their manifest) and warm.
+      for (let deadline = Date.now() + 60_000; (await send(agent, target)).status !== 200; await sleep(500)) {
+        if (Date.now() > deadline) throw new Error(`${target.name} does not answer 200`);
+      }
+      for (let i = 0; i < WARM_UP; i++) await send(agent, target);
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 ? targets : [...targets].reverse();
+      for (const target of order) {
+        await stack.takeSupplierTimings!();
+        stack.ingestion?.hold();
+        const client: { sent: bigint; ended: bigint }[] = [];
+        for (let i = 0; i < REQUESTS; i++) {
+          const result = await send(agent, target);
+          if (result.status !== 200) throw new Error(`${target.name} answered ${result.status}`);
+          client.push(result);
+          await sleep(GAP_MS);
+        }
+        stack.ingestion?.release();
+        const supplier = await stack.takeSupplierTimings!();
+        // One at a time: the supplier's n-th exchange is the client's n-th request.
+        if (supplier.length !== client.length) throw new Error(`${target.name}: the supplier saw ${supplier.length} of ${client.length} requests`);
+        const row = rows.get(target.name)!;
+        row.total.push(median(client.map((c) => ms(c.ended - c.sent))));
+        row.there.push(median(client.map((c, i) => ms(supplier[i]![0] - c.sent))));
+        row.supplier.push(median(supplier.map(([arrived, answered]) => ms(answered - arrived))));
+        row.back.push(median(client.map((c, i) => ms(c.ended - supplier[i]![1]))));
+        log(`round ${round}: ${target.name} total p50 ${row.total.at(-1)!.toFixed(3)} ms`);
+      }
+    }
+    const base = rows.get('Node hop')!;
+    const mid = (values: number[]): number => median(values);
+    const cell = (values: number[], reference: number[]): string => {
+      const delta = mid(values) - mid(reference);
+      return values === reference ? mid(values).toFixed(3) : `${mid(values).toFixed(3)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(3)})`;
+    };
+    const lines = [
+      `one request at a time, ${GAP_MS} ms apart; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
+      '| target | total | there (client → supplier) | in the supplier | back (supplier → client) |',
+      '| --- | --- | --- | --- | --- |',
+      ...targets.map((t) => {
+        const r = rows.get(t.name)!;
+        return `| ${t.name} | ${cell(r.total, base.total)} | ${cell(r.there, base.there)} | ${cell(r.supplier, base.supplier)} | ${cell(r.back, base.back)} |`;
+      }),
+      `rounds (total p50, ms): ${targets.map((t) => `${t.name} ${rows.get(t.name)!.total.map((v) => v.toFixed(2)).join(' / ')}`).join('; ')}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  } finally {
+    agent.destroy();
+    await jsonWorker.close();
+    await workerdHop.close();
+    await hop.stop();
+    await stack.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
