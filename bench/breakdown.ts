@@ -118,10 +118,9 @@ async function main(): Promise<void> {
       }
     }
     const base = rows.get('Node hop')!;
-    const mid = (values: number[]): number => median(values);
     const cell = (values: number[], reference: number[]): string => {
-      const delta = mid(values) - mid(reference);
-      return values === reference ? mid(values).toFixed(3) : `${mid(values).toFixed(3)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(3)})`;
+      const delta = median(values) - median(reference);
+      return values === reference ? median(values).toFixed(3) : `${median(values).toFixed(3)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(3)})`;
     };
     const lines = [
       `one request at a time, ${GAP_MS} ms apart; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
