@@ -59,8 +59,13 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
   const running = new Set<RunningEdge>();
 
   async function launch(bindings: EdgeBindings, runtime: EdgeRuntime, persistDir: string | undefined): Promise<RunningEdge> {
-    const options = { bundle, port: await freePort(), bindings, ...(persistDir ? { persistDir } : {}) };
-    const edge = runtime === 'miniflare' ? await startEdge(options) : await startWorkerdEdge({ ...options, outboxProcess: runtime === 'workerd' });
+    const options = { bundle, bindings, ...(persistDir ? { persistDir } : {}) };
+    // Miniflare binds port 0 itself and reports the port it got: no window in which another
+    // process's outbound connection can take a port chosen in advance (seen once in CI).
+    const edge =
+      runtime === 'miniflare'
+        ? await startEdge({ ...options, port: 0 })
+        : await startWorkerdEdge({ ...options, port: await freePort(), outboxProcess: runtime === 'workerd' });
     running.add(edge);
     return edge;
   }
