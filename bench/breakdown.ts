@@ -12,7 +12,7 @@
 
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { forkChild } from './children.ts';
+import { forkChild, runMain } from './children.ts';
 import { durableAnswersSetting, startStack } from './stack.ts';
 import { summarize } from './stats.ts';
 import { JSON_WORKER, startWorkerdHop } from './workerd-hop.ts';
@@ -142,10 +142,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runMain(main, log);

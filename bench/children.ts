@@ -53,3 +53,14 @@ export async function forkChild(entry: string, args: string[]): Promise<Child> {
     throw err;
   }
 }
+
+/** A benchmark's entry: exit 0 once `main` is done, or log its failure and exit 1 (the exit hook above kills any child left). */
+export function runMain(main: () => Promise<void>, log: (line: string) => void): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exit(1);
+    },
+  );
+}

@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { forkChild } from './children.ts';
+import { forkChild, runMain } from './children.ts';
 import { startLoadClient } from './client.ts';
 import { cpuMs, descendantsNamed, mainThreadSched } from './procs.ts';
 import { durableAnswersSetting, startStack } from './stack.ts';
@@ -280,10 +280,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runMain(main, log);

@@ -9,7 +9,7 @@
 
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { forkChild, type Child } from './children.ts';
+import { forkChild, runMain, type Child } from './children.ts';
 import { startLoadClient, type LoadClient } from './client.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { codeFacts, machineFacts } from './machine.ts';
@@ -289,10 +289,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runMain(main, log);

@@ -14,6 +14,7 @@
 
 import { startLoadClient } from './client.ts';
 import { descendantsNamed, mainThreadSched } from './procs.ts';
+import { runMain } from './children.ts';
 import type { GateCall } from './ingestion-gate.ts';
 import type { TimelineEntry } from './paced.ts';
 import { durableAnswersSetting, startStack } from './stack.ts';
@@ -155,10 +156,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    log(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+runMain(main, log);
