@@ -9,6 +9,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { EdgeBindings, RunningEdge } from './edge-miniflare.ts';
 import { EDGE_BINDING_NAMES, renderOutboxConfig, renderWorkerdConfig } from './workerd-config.ts';
 
@@ -33,8 +35,29 @@ async function waitUntilServing(url: string, exited: () => string | null): Promi
   }
 }
 
+/** The port of the `http` socket as workerd reports it on its control descriptor; null if it exits or stays silent first. */
+async function listeningPort(control: Readable, exited: Promise<void>): Promise<number | null> {
+  const lines = createInterface({ input: control });
+  const reported = (async () => {
+    for await (const line of lines) {
+      const message = JSON.parse(line) as { event?: string; socket?: string; port?: number };
+      if (message.event === 'listen' && message.socket === 'http' && typeof message.port === 'number') return message.port;
+    }
+    return null;
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), READY_TIMEOUT_MS)));
+  try {
+    return await Promise.race([reported, exited.then(() => null), timeout]);
+  } finally {
+    clearTimeout(timer);
+    lines.close();
+  }
+}
+
 export async function startWorkerdEdge(options: {
   bundle: string;
+  /** 0: any free port, the one workerd reports on its control descriptor (no race with another process for a port chosen in advance). */
   port: number;
   host?: string;
   bindings: EdgeBindings;
@@ -81,7 +104,8 @@ export async function startWorkerdEdge(options: {
   }
   Object.assign(env, options.bindings);
 
-  const edgeArgs = ['serve', join(dir, 'config.capnp'), ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
+  // Descriptor 3: workerd reports there the port each socket got (`--control-fd`).
+  const edgeArgs = ['serve', join(dir, 'config.capnp'), '--control-fd=3', ...(options.inspectorAddr ? [`--inspector-addr=${options.inspectorAddr}`] : [])];
   // Split: a shell starts the outbox process and restarts it whenever it exits (as the cluster
   // restarts a container; removing the socket file workerd leaves behind), then becomes the edge
   // process (exec), so all share one process group (stopped, or killed in tests, as one node)
@@ -90,7 +114,7 @@ export async function startWorkerdEdge(options: {
   // killed without stopping its nodes must not leave outbox processes restarting forever.
   const outboxPidFile = join(dir, 'outbox.pid');
   const supervise =
-    'outbox() { while kill -0 $$ 2>/dev/null; do rm -f "$2"; "$0" serve "$1" & echo $! > "$3"; wait $!; sleep 1; done; }; outbox "$1" "$2" "$3" & shift 3; exec "$0" "$@"';
+    'outbox() { while kill -0 $$ 2>/dev/null; do rm -f "$2"; "$0" serve "$1" 3>&- & echo $! > "$3"; wait $!; sleep 1; done; }; outbox "$1" "$2" "$3" 3>&- & shift 3; exec "$0" "$@"';
   const [command, args] = split
     ? ['/bin/sh', ['-c', supervise, WORKERD_BINARY, join(dir, 'outbox.capnp'), outboxSocket, outboxPidFile, ...edgeArgs]]
     : [WORKERD_BINARY, edgeArgs];
@@ -98,7 +122,7 @@ export async function startWorkerdEdge(options: {
     cwd: dir,
     env,
     detached: true, // its own process group, stopped as one
-    stdio: ['ignore', options.verbose ? 'inherit' : 'pipe', 'pipe'],
+    stdio: ['ignore', options.verbose ? 'inherit' : 'pipe', 'pipe', 'pipe'],
   });
   /** The node's log lines (console output is workerd's stdout) and errors, interleaved: the last ~4,000 characters. */
   let output = '';
@@ -136,9 +160,12 @@ export async function startWorkerdEdge(options: {
     rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   };
 
-  const url = `http://${host}:${options.port}`;
+  const failure = () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${output}`);
+  let url = '';
   try {
-    const failure = () => (exitCode === null ? null : `workerd exited with ${exitCode}: ${output}`);
+    const port = await listeningPort(child.stdio[3] as Readable, exited);
+    if (port === null) throw new Error(failure() ?? `workerd did not report its port within ${READY_TIMEOUT_MS} ms`);
+    url = `http://${host}:${port}`;
     await waitUntilServing(url, failure);
     // Until its outbox listens the edge holds events in memory only, and a caller may kill the node at once.
     for (const started = Date.now(); split && !existsSync(outboxSocket); await new Promise((resolve) => setTimeout(resolve, 20))) {

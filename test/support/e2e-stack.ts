@@ -59,13 +59,10 @@ export async function startE2eStack(options: { controlPlaneEnv?: Record<string, 
   const running = new Set<RunningEdge>();
 
   async function launch(bindings: EdgeBindings, runtime: EdgeRuntime, persistDir: string | undefined): Promise<RunningEdge> {
-    const options = { bundle, bindings, ...(persistDir ? { persistDir } : {}) };
-    // Miniflare binds port 0 itself and reports the port it got: no window in which another
-    // process's outbound connection can take a port chosen in advance (seen once in CI).
-    const edge =
-      runtime === 'miniflare'
-        ? await startEdge({ ...options, port: 0 })
-        : await startWorkerdEdge({ ...options, port: await freePort(), outboxProcess: runtime === 'workerd' });
+    // Port 0: workerd binds any free port and reports it, so no other process's outbound
+    // connection can take a port chosen in advance (ERR_ADDRESS_IN_USE, seen once in CI).
+    const options = { bundle, port: 0, bindings, ...(persistDir ? { persistDir } : {}) };
+    const edge = runtime === 'miniflare' ? await startEdge(options) : await startWorkerdEdge({ ...options, outboxProcess: runtime === 'workerd' });
     running.add(edge);
     return edge;
   }
