@@ -7,8 +7,10 @@
 // machine's monotonic clock, as the client notes when it sent and when the answer ended, so each
 // request splits into: there (client → supplier), supplier, back (supplier → client). Medians
 // per round; the rounds alternate the targets, so drift hits all alike.
-// Settings: BREAKDOWN_REQUESTS (800 per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS
-// (4), BENCH_MANIFEST_KEYS (10000); ingestion is held while a target is measured. Ports 7430–7438.
+// BREAKDOWN_COMPARE_BUNDLE=<dist/edge/index.js of another build> makes the last target that build,
+// with this run's settings (an A/B of the way there and back). Settings: BREAKDOWN_REQUESTS (800
+// per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BENCH_MANIFEST_KEYS (10000),
+// BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7438.
 
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +24,7 @@ const num = (name: string, fallback: number): number => Number(process.env[name]
 const REQUESTS = num('BREAKDOWN_REQUESTS', 800);
 const ROUNDS = num('BREAKDOWN_ROUNDS', 3);
 const GAP_MS = num('BREAKDOWN_GAP_MS', 4);
+const COMPARE = process.env.BREAKDOWN_COMPARE_BUNDLE || '';
 const WARM_UP = 200;
 const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`breakdown: ${line}\n`);
@@ -62,8 +65,8 @@ async function main(): Promise<void> {
       manifestKeys: num('BENCH_MANIFEST_KEYS', 10_000),
       ingestionGatePort: 7438,
       supplierTimings: true,
-      // The same build with no wait for the usage event at the end of an answer.
-      comparison: { bundle: EDGE_BUNDLE, port: 7437, bindings: { USAGE_DURABLE_BEFORE_END: 'false' } },
+      // Another build, or this one with no wait for the usage event at the end of an answer.
+      comparison: COMPARE ? { bundle: COMPARE, port: 7437 } : { bundle: EDGE_BUNDLE, port: 7437, bindings: { USAGE_DURABLE_BEFORE_END: 'false' } },
     },
   );
   const hop = await forkChild(HOP_ENTRY, ['7434', stack.supplierOrigin]);
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
       { name: 'workerd hop', url: new URL(path, workerdHop.url), ...direct },
       { name: 'metering Worker', url: new URL(path, jsonWorker.url), ...direct },
       { name: `edge (durable answers ${durable})`, url: new URL(path, stack.plainEdgeUrl), ...viaEdge },
-      { name: 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
+      { name: COMPARE ? 'comparison build' : 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
     ];
     const rows = new Map<string, { total: number[]; there: number[]; supplier: number[]; back: number[] }>(
       targets.map((t) => [t.name, { total: [], there: [], supplier: [], back: [] }]),
