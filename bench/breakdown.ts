@@ -9,7 +9,8 @@
 // per round; the rounds alternate the targets, so drift hits all alike.
 // BREAKDOWN_COMPARE_BUNDLE=<dist/edge/index.js of another build> makes the last target that build,
 // with this run's settings (an A/B of the way there and back). Settings: BREAKDOWN_REQUESTS (800
-// per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BENCH_MANIFEST_KEYS (10000),
+// per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BREAKDOWN_RATE (req/s, open
+// loop, instead of one at a time), BENCH_MANIFEST_KEYS (10000),
 // BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7438.
 
 import { Agent, request } from 'node:http';
@@ -24,6 +25,8 @@ const num = (name: string, fallback: number): number => Number(process.env[name]
 const REQUESTS = num('BREAKDOWN_REQUESTS', 800);
 const ROUNDS = num('BREAKDOWN_ROUNDS', 3);
 const GAP_MS = num('BREAKDOWN_GAP_MS', 4);
+/** Requests per second, open loop (each sent at its due time, whether or not the one before has ended); 0: one at a time. */
+const RATE = num('BREAKDOWN_RATE', 0);
 const COMPARE = process.env.BREAKDOWN_COMPARE_BUNDLE || '';
 const WARM_UP = 200;
 const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
@@ -73,6 +76,7 @@ async function main(): Promise<void> {
   const workerdHop = await startWorkerdHop(7435, stack.supplierOrigin);
   const jsonWorker = await startWorkerdHop(7436, stack.supplierOrigin, JSON_WORKER);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const closers: (() => void)[] = [];
   try {
     const chat = (model: string) => JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello' }] });
     const json = { 'content-type': 'application/json' };
@@ -96,21 +100,46 @@ async function main(): Promise<void> {
       }
       for (let i = 0; i < WARM_UP; i++) await send(agent, target);
     }
+    const check = (target: Target, result: { status: number }): void => {
+      if (result.status !== 200) throw new Error(`${target.name} answered ${result.status}`);
+    };
+    const oneAtATime = async (target: Target): Promise<{ sent: bigint; ended: bigint }[]> => {
+      const client: { sent: bigint; ended: bigint }[] = [];
+      for (let i = 0; i < REQUESTS; i++) {
+        const result = await send(agent, target);
+        check(target, result);
+        client.push(result);
+        await sleep(GAP_MS);
+      }
+      return client;
+    };
+    const pacedAgent = new Agent({ keepAlive: true, maxSockets: 64 });
+    closers.push(() => pacedAgent.destroy());
+    /** Open loop at RATE; times from when each request was actually sent (the client's timer lateness left out). */
+    const paced = async (target: Target): Promise<{ sent: bigint; ended: bigint }[]> => {
+      const pending: Promise<{ sent: bigint; ended: bigint; status: number }>[] = [];
+      const start = performance.now();
+      while (pending.length < REQUESTS) {
+        const due = start + (pending.length * 1000) / RATE;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+        pending.push(send(pacedAgent, target));
+      }
+      const results = await Promise.all(pending);
+      for (const result of results) check(target, result);
+      return results.sort((a, b) => (a.sent < b.sent ? -1 : 1));
+    };
     for (let round = 1; round <= ROUNDS; round++) {
       const order = round % 2 ? targets : [...targets].reverse();
       for (const target of order) {
         await stack.takeSupplierTimings!();
         stack.ingestion?.hold();
-        const client: { sent: bigint; ended: bigint }[] = [];
-        for (let i = 0; i < REQUESTS; i++) {
-          const result = await send(agent, target);
-          if (result.status !== 200) throw new Error(`${target.name} answered ${result.status}`);
-          client.push(result);
-          await sleep(GAP_MS);
-        }
+        const client = RATE ? await paced(target) : await oneAtATime(target);
         stack.ingestion?.release();
-        const supplier = await stack.takeSupplierTimings!();
-        // One at a time: the supplier's n-th exchange is the client's n-th request.
+        // In arrival order. One at a time, the supplier's n-th exchange is the client's n-th request;
+        // at a rate, requests rarely overlap (a few ms apart, answered in ~1-2), and a pair that
+        // crossed moves a median little.
+        const supplier = (await stack.takeSupplierTimings!()).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
         if (supplier.length !== client.length) throw new Error(`${target.name}: the supplier saw ${supplier.length} of ${client.length} requests`);
         const row = rows.get(target.name)!;
         row.total.push(median(client.map((c) => ms(c.ended - c.sent))));
@@ -126,7 +155,7 @@ async function main(): Promise<void> {
       return values === reference ? median(values).toFixed(3) : `${median(values).toFixed(3)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(3)})`;
     };
     const lines = [
-      `one request at a time, ${GAP_MS} ms apart; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
+      `${RATE ? `${RATE} req/s, open loop, from each request's send` : `one request at a time, ${GAP_MS} ms apart`}; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
       '| target | total | there (client → supplier) | in the supplier | back (supplier → client) |',
       '| --- | --- | --- | --- | --- |',
       ...targets.map((t) => {
@@ -137,6 +166,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
+    for (const close of closers) close();
     agent.destroy();
     await jsonWorker.close();
     await workerdHop.close();

@@ -15,7 +15,8 @@
 // EDGE_CPU_PROFILE=<file.cpuprofile> adds a round under workerd's V8 inspector (profile written
 // there; top modules and functions by self time printed); EDGE_CPU_PERF=<file> a round under
 // `perf record -g` (native code too). Settings: EDGE_CPU_SECONDS (8), EDGE_CPU_ROUNDS (3),
-// EDGE_CPU_CONNECTIONS (50), EDGE_CPU_RATE (paced instead of max throughput), EDGE_CPU_NO_DRAIN
+// EDGE_CPU_CONNECTIONS (50), EDGE_CPU_RATE (paced instead of max throughput; p50 also from each
+// request's actual send, and how late the client's timer sent it), EDGE_CPU_NO_DRAIN
 // (do not wait for ingestion after a run), BENCH_MANIFEST_KEYS (10000), BENCH_DURABLE_ANSWERS;
 // ports 7410–7417.
 
@@ -25,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { forkChild, runMain } from './children.ts';
 import { startLoadClient } from './client.ts';
+import type { LoadResult } from './load.ts';
+import type { PacedResult } from './paced.ts';
 import { cpuMs, descendantsNamed, mainThreadSched } from './procs.ts';
 import { durableAnswersSetting, startStack } from './stack.ts';
 import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
@@ -195,7 +198,7 @@ async function main(): Promise<void> {
       (await stack.db.query<{ n: number }>('SELECT count(*)::int AS n FROM usage_events WHERE key_id = $1', [stack.keyId])).rows[0]?.n ?? 0;
     let edgeOk = other ? 2 : 1;
     /** One run; an edge's CPU includes delivering the run's usage events afterwards. */
-    const run = async (target: Target, seconds: number): Promise<{ rps: number; p50: number; p99: number; cpuUs: number; outboxUs: number; mainUs: number; mainBusy: number; mainQueued: number; controlPlaneUs: number }> => {
+    const run = async (target: Target, seconds: number): Promise<{ rps: number; p50: number; p99: number; paced: string; cpuUs: number; outboxUs: number; mainUs: number; mainBusy: number; mainQueued: number; controlPlaneUs: number }> => {
       const isEdge = target.pid !== 0;
       // A node on plain workerd may run its usage outbox in a second workerd process, a child of the edge's.
       const outboxPids = isEdge ? descendantsNamed(target.pid, 'workerd') : [];
@@ -208,9 +211,11 @@ async function main(): Promise<void> {
       const startedMs = performance.now();
       if (isEdge) stack.ingestion?.hold();
       // At a fixed rate the group commit batches alike in every run: CPU per request compares across runs.
-      const result = RATE
+      const result: LoadResult & Partial<PacedResult> = RATE
         ? await client.paced({ ...target, rate: RATE, durationSeconds: seconds, maxSockets: 64 })
         : await client.load({ ...target, connections: CONNECTIONS, durationSeconds: seconds });
+      // Paced latency runs from each due time; the client's own timer lateness is part of it, shown apart.
+      const paced = result.fromSentMs && result.lateMs ? ` (from the send p50 ${result.fromSentMs.p50.toFixed(2)} ms; the client's timer late by p50 ${result.lateMs.p50.toFixed(2)} / p99 ${result.lateMs.p99.toFixed(2)} ms)` : '';
       const loadMs = performance.now() - startedMs;
       stack.ingestion?.release();
       const mainLoaded = mainThreadCpuMs(target.pid) - mainBefore;
@@ -227,7 +232,7 @@ async function main(): Promise<void> {
       const failures = Object.keys(result.failures).length ? ` failures ${JSON.stringify(result.failures)}` : '';
       if (failures || result.errors) log(`${target.name}:${failures} errors ${result.errors}; its last log lines:\n${target.logs().split('\n').slice(-12).join('\n')}`);
       const per = (ms: number): number => (isEdge && result.ok > 0 ? (ms * 1000) / result.ok : 0);
-      return { rps: result.okPerSecond, p50: result.latencyMs.p50, p99: result.latencyMs.p99, cpuUs: per(cpu), outboxUs: per(outboxMs), mainUs: per(mainCpu), mainBusy: mainLoaded / loadMs, mainQueued: queued / loadMs, controlPlaneUs: per(controlPlaneMs) };
+      return { rps: result.okPerSecond, p50: result.latencyMs.p50, p99: result.latencyMs.p99, paced, cpuUs: per(cpu), outboxUs: per(outboxMs), mainUs: per(mainCpu), mainBusy: mainLoaded / loadMs, mainQueued: queued / loadMs, controlPlaneUs: per(controlPlaneMs) };
     };
     const idleBefore = cpuMs(edge.pid);
     await sleep(3000);
@@ -236,12 +241,12 @@ async function main(): Promise<void> {
     for (const target of [bare, edge, ...(other ? [other] : [])]) await run(target, 3);
     const rows: string[] = [];
     const describe = (name: string, e: Awaited<ReturnType<typeof run>>, hopRps: number): string =>
-      `${name} ${e.rps.toFixed(0)} req/s (${(e.rps / hopRps).toFixed(2)}× hop), p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(1)} ms, ${e.cpuUs.toFixed(0)} µs CPU/request (process, incl. delivery)${e.outboxUs ? ` + ${e.outboxUs.toFixed(0)} µs in its outbox process` : ''}, ${e.mainUs.toFixed(0)} µs on its main thread (busy ${(100 * e.mainBusy).toFixed(0)} %, waiting for a CPU ${(100 * e.mainQueued).toFixed(0)} % under load); control plane (this process: ingestion into PGlite) ${e.controlPlaneUs.toFixed(0)} µs/request`;
+      `${name} ${e.rps.toFixed(0)} req/s (${(e.rps / hopRps).toFixed(2)}× hop), p50 ${e.p50.toFixed(2)} / p99 ${e.p99.toFixed(1)} ms${e.paced}, ${e.cpuUs.toFixed(0)} µs CPU/request (process, incl. delivery)${e.outboxUs ? ` + ${e.outboxUs.toFixed(0)} µs in its outbox process` : ''}, ${e.mainUs.toFixed(0)} µs on its main thread (busy ${(100 * e.mainBusy).toFixed(0)} %, waiting for a CPU ${(100 * e.mainQueued).toFixed(0)} % under load); control plane (this process: ingestion into PGlite) ${e.controlPlaneUs.toFixed(0)} µs/request`;
     for (let round = 1; round <= ROUNDS; round++) {
       const h = await run(bare, SECONDS);
       // The comparison goes first in odd rounds and second in even ones: drift hits both alike.
       const order = other ? (round % 2 ? [other, edge] : [edge, other]) : [edge];
-      const parts = [`round ${round}: bare hop ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} / p99 ${h.p99.toFixed(1)} ms`];
+      const parts = [`round ${round}: bare hop ${h.rps.toFixed(0)} req/s, p50 ${h.p50.toFixed(2)} / p99 ${h.p99.toFixed(1)} ms${h.paced}`];
       for (const target of order) parts.push(describe(target.name, await run(target, SECONDS), h.rps));
       if (STREAMS) {
         for (const target of [bare, ...order]) {

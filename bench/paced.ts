@@ -5,7 +5,7 @@
 
 import { Agent, request } from 'node:http';
 import type { LoadResult } from './load.ts';
-import { summarize } from './stats.ts';
+import { summarize, type Summary } from './stats.ts';
 
 export interface PacedSpec {
   url: string;
@@ -22,7 +22,13 @@ export interface PacedSpec {
 /** A request of a paced run: when it was due (Unix ms, fractional) and its latency (ms; -1: failed). */
 export type TimelineEntry = [dueUnixMs: number, latencyMs: number];
 
-export type PacedResult = LoadResult & { timeline?: TimelineEntry[] };
+export type PacedResult = LoadResult & {
+  /** Latency from when the client actually sent each request (its timer may fire after the due time). */
+  fromSentMs: Summary;
+  /** How late the client's timer sent each request after its due time: the client's share of `latencyMs`. */
+  lateMs: Summary;
+  timeline?: TimelineEntry[];
+};
 
 /** Shaped like autocannon's result; latency runs from the due time to the end of the response. */
 export function runPaced(spec: PacedSpec): Promise<PacedResult> {
@@ -31,6 +37,8 @@ export function runPaced(spec: PacedSpec): Promise<PacedResult> {
   const headers = { ...spec.headers, 'content-length': String(Buffer.byteLength(spec.body)) };
   const total = Math.round(spec.rate * spec.durationSeconds);
   const latencies: number[] = [];
+  const fromSent: number[] = [];
+  const late: number[] = [];
   const timeline: TimelineEntry[] = [];
   const failures: Record<string, number> = {};
   let errors = 0;
@@ -43,17 +51,22 @@ export function runPaced(spec: PacedSpec): Promise<PacedResult> {
       if (settled < total) return;
       agent.destroy();
       const seconds = (performance.now() - start) / 1000;
-      const summary = { latencyMs: summarize(latencies), okPerSecond: latencies.length / seconds, ok: latencies.length, failures, errors, timeouts: 0, durationSeconds: seconds };
+      const summary = { latencyMs: summarize(latencies), fromSentMs: summarize(fromSent), lateMs: summarize(late), okPerSecond: latencies.length / seconds, ok: latencies.length, failures, errors, timeouts: 0, durationSeconds: seconds };
       resolve(spec.timeline ? { ...summary, timeline } : summary);
     };
     const fire = (due: number): void => {
+      const sentAt = performance.now();
       let done = false;
       let endedAt = 0;
       const settle = (status: number | undefined, complete: boolean): void => {
         if (done) return;
         done = true;
         if (status === undefined || !complete) errors += 1;
-        else if (status >= 200 && status < 300) latencies.push(endedAt - due);
+        else if (status >= 200 && status < 300) {
+          latencies.push(endedAt - due);
+          fromSent.push(endedAt - sentAt);
+          late.push(sentAt - due);
+        }
         else failures[status] = (failures[status] ?? 0) + 1;
         if (spec.timeline) timeline.push([performance.timeOrigin + due, status !== undefined && complete && status >= 200 && status < 300 ? endedAt - due : -1]);
         finish();
