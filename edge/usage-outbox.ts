@@ -108,6 +108,13 @@ const JOURNAL_MAX_WAITING = 4;
  * a few events share one call to the outbox process (at 200 req/s about four).
  */
 const JOURNALED_APPEND_INTERVAL_MS = 20;
+/**
+ * An append out this long counts as failing (the outbox process is frozen or overloaded), as one
+ * that failed does: while the outbox fails, every event is journaled whatever the load, and the
+ * events whose requests wait for the append alone are journaled then, so no answer waits for an
+ * outbox that does not answer (up to DURABLE_WAIT_MS) while the node's own disk works.
+ */
+const STALLED_APPEND_MS = 1000;
 
 const metadata = (e: UsageEvent) => ({ id: e.id, request_id: e.request_id, key_id: e.key_id, org_id: e.org_id });
 
@@ -158,6 +165,10 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   let replayDue = journal !== undefined;
   /** Requests waiting for their event to be stored (or for DURABLE_WAIT_MS to pass). */
   let waiting = 0;
+  /** The append out now: its events, and since when (a stalled one counts as failing). */
+  let appending: { batch: Entry[]; sinceMs: number } | null = null;
+  /** The last append failed (or stalled) and none has succeeded since: journal every event. */
+  let failing = false;
 
   async function call<T>(path: string, init?: RequestInit): Promise<T> {
     const response = await options.namespace.get(id).fetch(`https://usage-outbox${path}`, init);
@@ -192,7 +203,14 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     for (const { file } of batch) if (file?.path) inBatch.set(file, (inBatch.get(file) ?? 0) + 1);
     const handed = [...inBatch].filter(([file, n]) => n === file.remaining).map(([file]) => file.path!);
     const body = JSON.stringify(handed.length > 0 ? { events, journal: handed } : events);
-    const answer = await call<AppendAnswer>('/append', { method: 'POST', body });
+    appending = { batch, sinceMs: nowMs() };
+    let answer: AppendAnswer;
+    try {
+      answer = await call<AppendAnswer>('/append', { method: 'POST', body });
+    } finally {
+      appending = null;
+    }
+    failing = false;
     remember(answer);
     const refused = new Set(answer.refused);
     const removed = new Set(answer.removed);
@@ -243,6 +261,24 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       if (file.remaining === 0) await removeFile(file.path);
     }
     if (own === writerGeneration) writer = null;
+  }
+
+  /**
+   * The outbox fails: the events whose requests wait for its append alone (past the busy
+   * threshold, or their journal write failed) go to the journal now. Returns the writer to wait
+   * for in the caller's context, if this call started it.
+   */
+  function journalStranded(): Promise<void> | null {
+    if (!journal) return null;
+    failing = true;
+    let found = false;
+    for (const entry of [...(appending?.batch ?? []), ...held]) {
+      if (entry.journaled || entry.taken) continue;
+      entry.journaled = true;
+      unwritten.push(entry);
+      found = true;
+    }
+    return found && handOver(writer) ? startWriter() : null;
   }
 
   function startWriter(): Promise<void> {
@@ -311,6 +347,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
         held.unshift(...batch);
         failures++;
         log('error', 'usage outbox did not take events: held in memory', { held: held.length, failures, error: err instanceof Error ? err.message : String(err) });
+        await journalStranded();
         if (failures >= APPEND_ATTEMPTS) {
           if (own === generation) pump = null; // the next recorded event tries again
           return;
@@ -332,8 +369,11 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     return !runner || nowMs() - runner.startedMs >= HANDOVER_MS;
   }
 
-  /** Waits for this request's own event with a timer of its own pending, so workerd sees it is not hung. */
-  async function outcomeOf(done: Promise<RecordOutcome>): Promise<RecordOutcome> {
+  /**
+   * Waits for this request's own event with a timer of its own pending, so workerd sees it is not
+   * hung; at each tick, an append that has stalled sends the events waiting for it to the journal.
+   */
+  async function outcomeOf(done: Promise<RecordOutcome>, waitUntil: (p: Promise<unknown>) => void): Promise<RecordOutcome> {
     const startedMs = nowMs();
     try {
       for (;;) {
@@ -343,6 +383,10 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
         if (timer !== null) clearTimeout(timer);
         if (outcome !== null) return outcome;
         if (nowMs() - startedMs >= DURABLE_WAIT_MS) return 'held';
+        if (appending && nowMs() - appending.sinceMs >= STALLED_APPEND_MS) {
+          const writing = journalStranded();
+          if (writing) waitUntil(writing);
+        }
       }
     } finally {
       waiting--;
@@ -358,7 +402,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
       let settle: (outcome: RecordOutcome) => void = () => {};
       const done = new Promise<RecordOutcome>((resolve) => (settle = resolve));
       waiting++; // until outcomeOf returns
-      const journaled = journal !== undefined && waiting <= JOURNAL_MAX_WAITING;
+      const journaled = journal !== undefined && (waiting <= JOURNAL_MAX_WAITING || failing);
       const entry: Entry = { event, settle, taken: false, journaled, file: null };
       held.push(entry);
       if (journaled) {
@@ -366,7 +410,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
         if (handOver(writer)) waitUntil(startWriter());
       }
       if (handOver(pump) || (!journaled && pumpDeferring)) waitUntil(startPump());
-      const outcome = outcomeOf(done);
+      const outcome = outcomeOf(done, waitUntil);
       waitUntil(outcome);
       return outcome;
     },

@@ -187,11 +187,16 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     process.kill(first, 'SIGKILL');
     // Not ready while it is down (it is restarted after 1 s): the cluster sends traffic elsewhere.
     await waitFor(async () => (await ready()) === 503, { timeoutMs: 900, intervalMs: 20 });
-    // Answers completed while it is down or restarting: each ends once its event is on disk.
-    // Answers completed while it is down or restarting: each ends once its event is in the journal.
+    // Answers completed while it is down or restarting: each ends once its event is in the journal,
+    // those past the busy threshold too (the supplier answers them together, so more than 4 wait
+    // at once): an append that fails sends the events waiting for it to the journal.
     const startedMs = Date.now();
-    const during = await Promise.all(Array.from({ length: 8 }, (_, i) => complete(node, i % 2 === 0)));
+    supplier.setBehaviour({ firstByteDelayMs: 100 });
+    const during = await Promise.all(Array.from({ length: 20 }, (_, i) => complete(node, i % 2 === 0)));
+    supplier.setBehaviour({ firstByteDelayMs: 0 });
     const waitedMs = Date.now() - startedMs;
+    // The outbox process is back ~1 s after the kill at the soonest: none of them waited for it.
+    expect(waitedMs).toBeLessThan(900);
     await waitFor(async () => node.edge.outboxPid!() !== first, { timeoutMs: 10_000, intervalMs: 20 });
     const after = await Promise.all(Array.from({ length: 4 }, (_, i) => complete(node, i % 2 === 0)));
     await expectEachOnce([...before, ...during, ...after], 30_000);
@@ -211,12 +216,15 @@ describe.skipIf(!postgresAvailable())('durable usage outbox, end to end', () => 
     const frozen = node.edge.outboxPid!()!;
     process.kill(frozen, 'SIGSTOP');
     const startedMs = Date.now();
-    // One at a time: a node with more than 4 requests waiting for their events leaves the rest to
-    // the outbox (edge/usage-outbox.ts, JOURNAL_MAX_WAITING), which is frozen here.
-    const answered: string[] = [];
-    for (let i = 0; i < 10; i++) answered.push(await complete(node, i % 2 === 0));
+    // All at once: past 4 requests waiting, a busy node leaves events to the outbox's append
+    // (edge/usage-outbox.ts, JOURNAL_MAX_WAITING), which is frozen here; once that append has
+    // been out for a second, their events go to the journal too.
+    // The supplier answers them together, so more than 4 wait for their events at once.
+    supplier.setBehaviour({ firstByteDelayMs: 100 });
+    const answered = await Promise.all(Array.from({ length: 30 }, (_, i) => complete(node, i % 2 === 0)));
+    supplier.setBehaviour({ firstByteDelayMs: 0 });
     const waitedMs = Date.now() - startedMs;
-    // Without the journal each answer's end would wait for the outbox, up to 30 s.
+    // Without the journal, or for the events past the threshold before, an answer's end would wait for the outbox, up to 30 s.
     expect(waitedMs).toBeLessThan(10_000);
     expect(journalFiles(dir).length).toBeGreaterThan(0);
     process.kill(-node.edge.pid!, 'SIGKILL'); // the stopped process dies too

@@ -100,6 +100,67 @@ describe('usage journal', () => {
     expect(writes).toEqual([1, 3, 1]);
   });
 
+  it('journals every event while the outbox fails, those already waiting for its append too, so no answer waits for it', async () => {
+    const d = directory();
+    const { journal, writes } = watchedJournal(d.journal());
+    // The first pump's five attempts fail (the outbox process is down); it is back after.
+    const { namespace, appends } = watched({ fail: 5 });
+    const { outbox, name, logs } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    // Ten at once: four are journaled, six find a busy node and wait for the append alone.
+    const events = Array.from({ length: 10 }, () => usageEvent());
+    const outcomes = events.map((event) => outbox.record(event, ctx.waitUntil));
+    expect(await within(Promise.all(outcomes), 5000, 'the answers, with the outbox down')).toEqual(Array(10).fill('stored'));
+    expect(appends).toEqual([]);
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(10);
+    const onDisk = Object.values(await d.files()).flat().map((e) => e.id);
+    expect(onDisk.sort()).toEqual(events.map((e) => e.id).sort());
+    expect(logs.filter((l) => l.msg === 'usage outbox did not take events: held in memory').length).toBeGreaterThan(0);
+
+    // Once the outbox answers, it takes each event once and the files go.
+    await ctx.settle();
+    await outbox.flush();
+    await ctx.settle();
+    expect(appends.reduce((a, b) => a + b, 0)).toBe(10);
+    expect((await statusOf(name)).pending).toBe(10);
+    expect(await d.files()).toEqual({});
+
+    // With the outbox answering again, a busy node leaves events past four waiting to the append.
+    const again = Array.from({ length: 10 }, () => outbox.record(usageEvent(), ctx.waitUntil));
+    expect(await within(Promise.all(again), 5000, 'the answers, with the outbox back')).toEqual(Array(10).fill('stored'));
+    await ctx.settle();
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(14);
+  });
+
+  it('journals the events waiting for an append that has been out for a second (a frozen outbox process)', async () => {
+    const d = directory();
+    const { journal, writes } = watchedJournal(d.journal());
+    const hold = deferred<void>();
+    const { namespace, appends } = watched({ hold: hold.promise });
+    const { outbox, name, clock } = outboxOn(namespace, { journal });
+    const ctx = requests();
+    const outcomes = Array.from({ length: 10 }, () => outbox.record(usageEvent(), ctx.waitUntil));
+    expect(await within(Promise.all(outcomes.slice(0, 4)), 5000, 'the journaled four')).toEqual(Array(4).fill('stored'));
+    let settled = 0;
+    for (const outcome of outcomes.slice(4)) void outcome.then(() => settled++);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(0); // the other six wait for the append, which is out
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(4);
+
+    clock.advance(1000);
+    expect(await within(Promise.all(outcomes.slice(4)), 3000, 'the six, journaled at their next tick')).toEqual(Array(6).fill('stored'));
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(appends).toEqual([]);
+
+    // The append comes back: every event once, and no file is left.
+    hold.resolve();
+    await ctx.settle();
+    await outbox.flush();
+    await ctx.settle();
+    expect((await statusOf(name)).pending).toBe(10);
+    expect(await d.files()).toEqual({});
+  });
+
   it('gathers journaled events into one append after the last, naming their files, which the outbox process deletes after its commit', async () => {
     const d = directory();
     const { journal, writes, removes } = watchedJournal(d.journal());
