@@ -10,7 +10,7 @@
 // BREAKDOWN_COMPARE_BUNDLE=<dist/edge/index.js of another build> makes the last target that build,
 // with this run's settings (an A/B of the way there and back). Settings: BREAKDOWN_REQUESTS (800
 // per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BREAKDOWN_RATE (req/s, open
-// loop, instead of one at a time), BENCH_MANIFEST_KEYS (10000),
+// loop, instead of one at a time; a list such as 0,200 measures both in every round), BENCH_MANIFEST_KEYS (10000),
 // BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7438.
 
 import { Agent, request } from 'node:http';
@@ -25,9 +25,14 @@ const num = (name: string, fallback: number): number => Number(process.env[name]
 const REQUESTS = num('BREAKDOWN_REQUESTS', 800);
 const ROUNDS = num('BREAKDOWN_ROUNDS', 3);
 const GAP_MS = num('BREAKDOWN_GAP_MS', 4);
-/** Requests per second, open loop (each sent at its due time, whether or not the one before has ended); 0: one at a time. */
-const RATE = num('BREAKDOWN_RATE', 0);
+/**
+ * Requests per second, open loop (each sent at its due time, whether or not the one before has
+ * ended); 0: one at a time. A list (`0,200`) measures each target in each mode every round.
+ */
+const RATES = (process.env.BREAKDOWN_RATE || '0').split(',').map(Number);
 const COMPARE = process.env.BREAKDOWN_COMPARE_BUNDLE || '';
+/** The comparison edge's usage journal in this directory (e.g. on a tmpfs) instead of its state directory. */
+const COMPARE_JOURNAL_DIR = process.env.BREAKDOWN_COMPARE_JOURNAL_DIR || '';
 const WARM_UP = 200;
 const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`breakdown: ${line}\n`);
@@ -69,7 +74,10 @@ async function main(): Promise<void> {
       ingestionGatePort: 7438,
       supplierTimings: true,
       // Another build, or this one with no wait for the usage event at the end of an answer.
-      comparison: COMPARE ? { bundle: COMPARE, port: 7437 } : { bundle: EDGE_BUNDLE, port: 7437, bindings: { USAGE_DURABLE_BEFORE_END: 'false' } },
+      comparison: {
+        ...(COMPARE ? { bundle: COMPARE, port: 7437 } : COMPARE_JOURNAL_DIR ? { bundle: EDGE_BUNDLE, port: 7437 } : { bundle: EDGE_BUNDLE, port: 7437, bindings: { USAGE_DURABLE_BEFORE_END: 'false' } }),
+        ...(COMPARE_JOURNAL_DIR ? { journalDir: COMPARE_JOURNAL_DIR } : {}),
+      },
     },
   );
   const hop = await forkChild(HOP_ENTRY, ['7434', stack.supplierOrigin]);
@@ -88,11 +96,10 @@ async function main(): Promise<void> {
       { name: 'workerd hop', url: new URL(path, workerdHop.url), ...direct },
       { name: 'metering Worker', url: new URL(path, jsonWorker.url), ...direct },
       { name: `edge (durable answers ${durable})`, url: new URL(path, stack.plainEdgeUrl), ...viaEdge },
-      { name: COMPARE ? 'comparison build' : 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
+      { name: COMPARE ? 'comparison build' : COMPARE_JOURNAL_DIR ? `edge, journal in ${COMPARE_JOURNAL_DIR}` : 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
     ];
-    const rows = new Map<string, { total: number[]; there: number[]; supplier: number[]; back: number[] }>(
-      targets.map((t) => [t.name, { total: [], there: [], supplier: [], back: [] }]),
-    );
+    type Row = { total: number[]; there: number[]; supplier: number[]; back: number[] };
+    const rowsByRate = new Map(RATES.map((rate) => [rate, new Map<string, Row>(targets.map((t) => [t.name, { total: [], there: [], supplier: [], back: [] }]))]));
     for (const target of targets) {
       // Ready (the edges have loaded their manifest) and warm.
       for (let deadline = Date.now() + 60_000; (await send(agent, target)).status !== 200; await sleep(500)) {
@@ -115,12 +122,12 @@ async function main(): Promise<void> {
     };
     const pacedAgent = new Agent({ keepAlive: true, maxSockets: 64 });
     closers.push(() => pacedAgent.destroy());
-    /** Open loop at RATE; times from when each request was actually sent (the client's timer lateness left out). */
-    const paced = async (target: Target): Promise<{ sent: bigint; ended: bigint }[]> => {
+    /** Open loop at a rate; times from when each request was actually sent (the client's timer lateness left out). */
+    const paced = async (target: Target, rate: number): Promise<{ sent: bigint; ended: bigint }[]> => {
       const pending: Promise<{ sent: bigint; ended: bigint; status: number }>[] = [];
       const start = performance.now();
       while (pending.length < REQUESTS) {
-        const due = start + (pending.length * 1000) / RATE;
+        const due = start + (pending.length * 1000) / rate;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
         pending.push(send(pacedAgent, target));
@@ -131,39 +138,42 @@ async function main(): Promise<void> {
     };
     for (let round = 1; round <= ROUNDS; round++) {
       const order = round % 2 ? targets : [...targets].reverse();
-      for (const target of order) {
+      for (const target of order) for (const rate of round % 2 ? RATES : [...RATES].reverse()) {
         await stack.takeSupplierTimings!();
         stack.ingestion?.hold();
-        const client = RATE ? await paced(target) : await oneAtATime(target);
+        const client = rate ? await paced(target, rate) : await oneAtATime(target);
         stack.ingestion?.release();
         // In arrival order. One at a time, the supplier's n-th exchange is the client's n-th request;
         // at a rate, requests rarely overlap (a few ms apart, answered in ~1-2), and a pair that
         // crossed moves a median little.
         const supplier = (await stack.takeSupplierTimings!()).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
         if (supplier.length !== client.length) throw new Error(`${target.name}: the supplier saw ${supplier.length} of ${client.length} requests`);
-        const row = rows.get(target.name)!;
+        const row = rowsByRate.get(rate)!.get(target.name)!;
         row.total.push(median(client.map((c) => ms(c.ended - c.sent))));
         row.there.push(median(client.map((c, i) => ms(supplier[i]![0] - c.sent))));
         row.supplier.push(median(supplier.map(([arrived, answered]) => ms(answered - arrived))));
         row.back.push(median(client.map((c, i) => ms(c.ended - supplier[i]![1]))));
-        log(`round ${round}: ${target.name} total p50 ${row.total.at(-1)!.toFixed(3)} ms`);
+        log(`round ${round}: ${target.name}${rate ? ` at ${rate} req/s` : ''} total p50 ${row.total.at(-1)!.toFixed(3)} ms`);
       }
     }
-    const base = rows.get('Node hop')!;
     const cell = (values: number[], reference: number[]): string => {
       const delta = median(values) - median(reference);
       return values === reference ? median(values).toFixed(3) : `${median(values).toFixed(3)} (${delta >= 0 ? '+' : '−'}${Math.abs(delta).toFixed(3)})`;
     };
-    const lines = [
-      `${RATE ? `${RATE} req/s, open loop, from each request's send` : `one request at a time, ${GAP_MS} ms apart`}; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
-      '| target | total | there (client → supplier) | in the supplier | back (supplier → client) |',
-      '| --- | --- | --- | --- | --- |',
-      ...targets.map((t) => {
-        const r = rows.get(t.name)!;
-        return `| ${t.name} | ${cell(r.total, base.total)} | ${cell(r.there, base.there)} | ${cell(r.supplier, base.supplier)} | ${cell(r.back, base.back)} |`;
-      }),
-      `rounds (total p50, ms): ${targets.map((t) => `${t.name} ${rows.get(t.name)!.total.map((v) => v.toFixed(2)).join(' / ')}`).join('; ')}`,
-    ];
+    const lines = [...rowsByRate].flatMap(([rate, rows]) => {
+      const base = rows.get('Node hop')!;
+      return [
+        `${rate ? `${rate} req/s, open loop, from each request's send` : `one request at a time, ${GAP_MS} ms apart`}; ${REQUESTS} per target and round, ${ROUNDS} rounds; median of the rounds' p50s in ms (± the Node hop)`,
+        '| target | total | there (client → supplier) | in the supplier | back (supplier → client) |',
+        '| --- | --- | --- | --- | --- |',
+        ...targets.map((t) => {
+          const r = rows.get(t.name)!;
+          return `| ${t.name} | ${cell(r.total, base.total)} | ${cell(r.there, base.there)} | ${cell(r.supplier, base.supplier)} | ${cell(r.back, base.back)} |`;
+        }),
+        `rounds (total p50, ms): ${targets.map((t) => `${t.name} ${rows.get(t.name)!.total.map((v) => v.toFixed(2)).join(' / ')}`).join('; ')}`,
+        '',
+      ];
+    });
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
     for (const close of closers) close();

@@ -112,7 +112,7 @@ export async function startStack(
     manifestKeys: number;
     plainEdgeInspectorAddr?: string;
     /** Another build of the edge (e.g. the last commit's) on plain workerd beside this one, for A/B runs; `bindings` override the edges' own. */
-    comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[]; bindings?: Record<string, string> };
+    comparison?: { bundle: string; port: number; outboxProcess?: boolean; v8Flags?: string[]; bindings?: Record<string, string>; journalDir?: string };
     /** The fake supplier keeps each exchange's times (bench/breakdown.ts). */
     supplierTimings?: boolean;
     /** The edges reach the control plane through a gate that can hold usage ingestion back (bench/ingestion-gate.ts), on this port. */
@@ -189,6 +189,7 @@ export async function startStack(
           bindings: { ...edgeBindingsFor(), ...options.comparison.bindings },
           ...(options.comparison.outboxProcess === undefined ? {} : { outboxProcess: options.comparison.outboxProcess }),
           ...(options.comparison.v8Flags ? { v8Flags: options.comparison.v8Flags } : {}),
+          ...(options.comparison.journalDir ? { journalDir: options.comparison.journalDir } : {}),
         })
       : undefined;
     if (comparison) closers.push(comparison.close);

@@ -73,6 +73,8 @@ export async function startWorkerdEdge(options: {
   outboxProcess?: boolean;
   /** V8 flags for the edge process (scripts/workerd-config.ts). */
   v8Flags?: readonly string[];
+  /** The usage journal in a directory of its own (scripts/workerd-config.ts; bench A/Bs). */
+  journalDir?: string;
 }): Promise<RunningEdge> {
   const host = options.host ?? '127.0.0.1';
   // 0700 by mkdtemp; it holds the config and bundle only, never a secret (those go through env).
@@ -93,9 +95,13 @@ export async function startWorkerdEdge(options: {
       vaultDir,
       ...(split ? { outboxAddress: `unix:${outboxSocket}` } : {}),
       ...(options.v8Flags ? { v8Flags: options.v8Flags } : {}),
+      ...(options.journalDir ? { journalDir: options.journalDir } : {}),
     }),
   );
-  if (split) writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir }));
+  if (split) {
+    const journal = options.journalDir ? { journalDir: options.journalDir } : {};
+    writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir, ...journal }));
+  }
 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {

@@ -54,6 +54,11 @@ export interface WorkerdConfigOptions {
   outboxAddress?: string;
   /** V8 flags for the edge process (workerd's `v8Flags`; benchmarks try GC settings with it). */
   v8Flags?: readonly string[];
+  /**
+   * A directory of its own for the usage journal instead of the vault directory (bench A/Bs of
+   * where the journal lives, e.g. a tmpfs). Absolute path.
+   */
+  journalDir?: string;
 }
 
 /** A capnp string literal; the values here are names and paths, never secrets. */
@@ -65,7 +70,9 @@ function capnpText(value: string): string {
 /** The outbound network and the node's disk: the same in both processes of a node. */
 function sharedServices(options: Omit<WorkerdConfigOptions, 'outboxAddress'>): string {
   return `    (name = "outbound", network = (allow = [${options.allow.map(capnpText).join(', ')}], tlsOptions = (trustBrowserCas = true))),
-    (name = "vault", disk = (path = ${capnpText(options.vaultDir)}, writable = true)),`;
+    (name = "vault", disk = (path = ${capnpText(options.vaultDir)}, writable = true)),${
+      options.journalDir ? `\n    (name = "journal", disk = (path = ${capnpText(options.journalDir)}, writable = true)),` : ''
+    }`;
 }
 
 /** A Worker of the bundle with every edge binding from the environment, plus its own bindings and Durable Objects. */
@@ -93,7 +100,7 @@ ${namespaces.map((n) => `    ${n},`).join('\n')}
  * state directory, the one disk service the node already has. The edge process writes them; the
  * outbox process deletes those the edge names in an append, once it has committed their events.
  */
-const JOURNAL_BINDING = '(name = "USAGE_JOURNAL", service = "vault")';
+const journalBinding = (options: { journalDir?: string }): string => `(name = "USAGE_JOURNAL", service = "${options.journalDir ? 'journal' : 'vault'}")`;
 
 /** The outbox Durable Object's class and storage key: the same in either layout, so a node keeps its events when it switches. */
 const OUTBOX_NAMESPACE = '(className = "UsageOutboxObject", uniqueKey = "taas-edge-usage-outbox", enableSql = true)';
@@ -121,7 +128,7 @@ ${sharedServices(options)}${outboxService}
   ],${options.v8Flags?.length ? `\n  v8Flags = [${options.v8Flags.map(capnpText).join(', ')}],` : ''}
 );
 
-${workerBlock('edgeWorker', options.bundle, ['(name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault")', outboxBinding, JOURNAL_BINDING], split ? [vault] : [vault, OUTBOX_NAMESPACE])}`;
+${workerBlock('edgeWorker', options.bundle, ['(name = "MANIFEST_VAULT", durableObjectNamespace = "ManifestVault")', outboxBinding, journalBinding(options)], split ? [vault] : [vault, OUTBOX_NAMESPACE])}`;
 }
 
 /**
@@ -146,7 +153,7 @@ ${sharedServices(options)}
   ],
 );
 
-${workerBlock('outboxWorker', options.bundle, ['(name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject")', JOURNAL_BINDING], [OUTBOX_NAMESPACE])}`;
+${workerBlock('outboxWorker', options.bundle, ['(name = "USAGE_OUTBOX", durableObjectNamespace = "UsageOutboxObject")', journalBinding(options)], [OUTBOX_NAMESPACE])}`;
 }
 
 /** The committed production configs (deploy/workerd/): an edge process and its outbox process, one pod. */
