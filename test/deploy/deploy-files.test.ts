@@ -53,6 +53,14 @@ describe('deploy files', () => {
     expect(config).not.toContain('external');
   });
 
+  it('puts the usage journal in the vault directory, or in a disk service of its own when given one (bench A/Bs)', () => {
+    expect(renderWorkerdConfig(PRODUCTION.edge)).toContain('(name = "USAGE_JOURNAL", service = "vault")');
+    for (const config of [renderWorkerdConfig({ ...PRODUCTION.edge, journalDir: '/dev/shm/journal' }), renderOutboxConfig({ ...PRODUCTION.outbox, journalDir: '/dev/shm/journal' })]) {
+      expect(config).toContain('(name = "journal", disk = (path = "/dev/shm/journal", writable = true))');
+      expect(config).toContain('(name = "USAGE_JOURNAL", service = "journal")');
+    }
+  });
+
   it('binds every binding edge/config.ts reads, each from the environment', () => {
     const read_ = [...read('edge/config.ts').matchAll(/\((?:env), '([A-Z_]+)'/g)].map((m) => m[1]);
     expect(read_.length).toBeGreaterThan(5);
