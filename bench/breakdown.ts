@@ -14,11 +14,13 @@
 // BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7438.
 
 import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forkChild, runMain } from './children.ts';
 import { durableAnswersSetting, startStack } from './stack.ts';
 import { summarize } from './stats.ts';
-import { JSON_WORKER, startWorkerdHop } from './workerd-hop.ts';
+import { JSON_DISK_WORKER, JSON_WORKER, startWorkerdHop } from './workerd-hop.ts';
 import { EDGE_BUNDLE } from '../scripts/build-edge.ts';
 
 const num = (name: string, fallback: number): number => Number(process.env[name] || fallback);
@@ -33,6 +35,8 @@ const RATES = (process.env.BREAKDOWN_RATE || '0').split(',').map(Number);
 const COMPARE = process.env.BREAKDOWN_COMPARE_BUNDLE || '';
 /** The comparison edge's usage journal in this directory (e.g. on a tmpfs) instead of its state directory. */
 const COMPARE_JOURNAL_DIR = process.env.BREAKDOWN_COMPARE_JOURNAL_DIR || '';
+/** Directories (comma-separated; at most two): a metering Worker that also writes a journal file there per request, each. */
+const DISK_WORKER_DIRS = (process.env.BREAKDOWN_DISK_WORKER_DIRS || '').split(',').filter(Boolean).slice(0, 2);
 const WARM_UP = 200;
 const HOP_ENTRY = fileURLToPath(new URL('./bare-hop.ts', import.meta.url));
 const log = (line: string): void => void process.stderr.write(`breakdown: ${line}\n`);
@@ -83,6 +87,11 @@ async function main(): Promise<void> {
   const hop = await forkChild(HOP_ENTRY, ['7434', stack.supplierOrigin]);
   const workerdHop = await startWorkerdHop(7435, stack.supplierOrigin);
   const jsonWorker = await startWorkerdHop(7436, stack.supplierOrigin, JSON_WORKER);
+  const diskWorkers = [];
+  for (const [i, dir] of DISK_WORKER_DIRS.entries()) {
+    const files = mkdtempSync(join(dir, 'taas-disk-worker-'));
+    diskWorkers.push({ dir, files, ...(await startWorkerdHop(7439 + i, stack.supplierOrigin, JSON_DISK_WORKER, files)) });
+  }
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const closers: (() => void)[] = [];
   try {
@@ -95,6 +104,7 @@ async function main(): Promise<void> {
       { name: 'Node hop', url: new URL(path, hop.firstLine), ...direct },
       { name: 'workerd hop', url: new URL(path, workerdHop.url), ...direct },
       { name: 'metering Worker', url: new URL(path, jsonWorker.url), ...direct },
+      ...diskWorkers.map((w) => ({ name: `metering Worker + journal file in ${w.dir}`, url: new URL(path, w.url), ...direct })),
       { name: `edge (durable answers ${durable})`, url: new URL(path, stack.plainEdgeUrl), ...viaEdge },
       { name: COMPARE ? 'comparison build' : COMPARE_JOURNAL_DIR ? `edge, journal in ${COMPARE_JOURNAL_DIR}` : 'edge (durable answers false)', url: new URL(path, stack.comparison!.url), ...viaEdge },
     ];
@@ -178,6 +188,10 @@ async function main(): Promise<void> {
   } finally {
     for (const close of closers) close();
     agent.destroy();
+    for (const w of diskWorkers) {
+      await w.close();
+      rmSync(w.files, { recursive: true, force: true });
+    }
     await jsonWorker.close();
     await workerdHop.close();
     await hop.stop();

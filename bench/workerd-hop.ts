@@ -3,7 +3,7 @@
 // minus this = the cost of the edge's own code in the same runtime.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COMPATIBILITY_DATE } from '../scripts/edge-miniflare.ts';
@@ -44,27 +44,44 @@ export default {
 };
 `;
 
-const config = (port: number, upstreamOrigin: string) => `using Workerd = import "/workerd/workerd.capnp";
+/**
+ * JSON_WORKER plus what the edge's durable answer adds to it: before answering, a small file (a
+ * usage event's size) written through workerd's disk service (binding DISK), as the usage journal
+ * does (edge/usage-journal.ts). Its files are left for the run's temp directory to take.
+ */
+export const JSON_DISK_WORKER = JSON_WORKER.replace(
+  "    if (!JSON.parse(decoder.decode(bytes)).usage) return new Response('no usage', { status: 502 });",
+  `    const answer = JSON.parse(decoder.decode(bytes));
+    if (!answer.usage) return new Response('no usage', { status: 502 });
+    const written = await env.DISK.fetch('https://disk/journal/' + crypto.randomUUID() + '.json', { method: 'PUT', body: JSON.stringify([{ id: crypto.randomUUID(), usage: answer.usage, model: answer.model, padding: 'x'.repeat(400) }]) });
+    await written.body?.cancel();
+    if (!written.ok) return new Response('journal write failed', { status: 502 });`,
+);
+if (JSON_DISK_WORKER === JSON_WORKER) throw new Error('JSON_DISK_WORKER: JSON_WORKER changed; update the replacement');
+
+const config = (port: number, upstreamOrigin: string, diskDir?: string) => `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "hop", worker = .hop),
-    (name = "outbound", network = (allow = ["public", "private", "local"])),
+    (name = "outbound", network = (allow = ["public", "private", "local"])),${diskDir ? `\n    (name = "disk", disk = (path = ${JSON.stringify(diskDir)}, writable = true)),` : ''}
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "hop")],
 );
 const hop :Workerd.Worker = (
   modules = [(name = "hop.js", esModule = embed "hop.js")],
   compatibilityDate = "${COMPATIBILITY_DATE}",
-  bindings = [(name = "UPSTREAM", text = ${JSON.stringify(upstreamOrigin)})],
+  bindings = [(name = "UPSTREAM", text = ${JSON.stringify(upstreamOrigin)})${diskDir ? ', (name = "DISK", service = "disk")' : ''}],
   globalOutbound = "outbound",
 );
 `;
 
 /** The pass-through Worker, or `script` (an ES module, e.g. JSON_WORKER), on plain workerd forwarding to `upstreamOrigin`. */
-export async function startWorkerdHop(port: number, upstreamOrigin: string, script = PASS_THROUGH): Promise<{ url: string; pid: number; close(): Promise<void> }> {
+/** `diskDir`: a disk service there as binding DISK (JSON_DISK_WORKER writes into its `journal/`). */
+export async function startWorkerdHop(port: number, upstreamOrigin: string, script = PASS_THROUGH, diskDir?: string): Promise<{ url: string; pid: number; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'taas-workerd-hop-'));
   writeFileSync(join(dir, 'hop.js'), script);
-  writeFileSync(join(dir, 'config.capnp'), config(port, upstreamOrigin));
+  if (diskDir) mkdirSync(join(diskDir, 'journal'), { recursive: true });
+  writeFileSync(join(dir, 'config.capnp'), config(port, upstreamOrigin, diskDir));
   const child = spawn(WORKERD_BINARY, ['serve', join(dir, 'config.capnp')], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const close = async () => {
