@@ -3,13 +3,36 @@
 
 import { z } from 'zod';
 
+const Message = z.looseObject({
+  role: z.string(),
+  // Text, content parts, or null (an assistant message that only calls tools).
+  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+});
+
 export const ChatCompletionRequest = z.looseObject({
   model: z.string().min(1).max(200),
-  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  messages: z.array(Message).min(1),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   max_completion_tokens: z.number().int().positive().nullish(),
+  // The standard settings' types, so a wrongly typed one is a 422 naming it before any supplier
+  // call. Types only: the ranges differ by supplier (Anthropic's temperature ends at 1), and the
+  // supplier answers for a value out of its range.
+  temperature: z.number().nullish(),
+  top_p: z.number().nullish(),
+  n: z.number().int().positive().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  presence_penalty: z.number().nullish(),
+  frequency_penalty: z.number().nullish(),
+  seed: z.number().int().nullish(),
+  user: z.string().nullish(),
+  tools: z.array(z.looseObject({ type: z.string() })).nullish(),
+  tool_choice: z.union([z.string(), z.looseObject({ type: z.string() })]).nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
+  response_format: z.looseObject({ type: z.string() }).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.number().int().nonnegative().nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 

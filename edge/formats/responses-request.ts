@@ -75,9 +75,9 @@ function messagesOf(body: ResponsesRequest): ChatMessage[] | Refusal {
   return messages;
 }
 
-function toolsOf(body: ResponsesRequest): unknown[] | Refusal | undefined {
+function toolsOf(body: ResponsesRequest): NonNullable<ChatCompletionRequest['tools']> | Refusal | undefined {
   if (!body.tools || body.tools.length === 0) return undefined;
-  const tools: unknown[] = [];
+  const tools: NonNullable<ChatCompletionRequest['tools']> = [];
   for (const [i, tool] of body.tools.entries()) {
     if (tool.type !== 'function' || !tool.name) {
       return refuse(`tools.${i}`, `Tool type '${tool.type}' is not supported: only function tools can be forwarded to a supplier.`);
@@ -90,7 +90,7 @@ function toolsOf(body: ResponsesRequest): unknown[] | Refusal | undefined {
   return tools;
 }
 
-function responseFormatOf(body: ResponsesRequest): unknown {
+function responseFormatOf(body: ResponsesRequest): ChatCompletionRequest['response_format'] {
   const format = body.text?.format;
   if (!format || format.type === 'text') return undefined;
   if (format.type === 'json_object') return { type: 'json_object' };

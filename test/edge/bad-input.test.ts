@@ -47,7 +47,37 @@ describe('edge bad input', () => {
     { name: 'a message without a role', body: (model) => ({ model, messages: [{ content: 'hi' }] }), param: 'messages.0.role' },
     { name: 'stream that is not a boolean', body: (model) => chatBody(model, { stream: 'yes' }), param: 'stream' },
     { name: 'a negative max_tokens', body: (model) => chatBody(model, { max_tokens: -1 }), param: 'max_tokens' },
+    { name: 'message content that is a number', body: (model) => chatBody(model, { messages: [{ role: 'user', content: 5 }] }), param: 'messages.0.content' },
+    { name: 'a content part without a type', body: (model) => chatBody(model, { messages: [{ role: 'user', content: [{ text: 'hi' }] }] }), param: 'messages.0.content' },
+    { name: 'a temperature that is a string', body: (model) => chatBody(model, { temperature: 'hot' }), param: 'temperature' },
+    { name: 'a stop that is a number', body: (model) => chatBody(model, { stop: 7 }), param: 'stop' },
+    { name: 'an n that is not a positive integer', body: (model) => chatBody(model, { n: 0 }), param: 'n' },
+    { name: 'tools that are not a list', body: (model) => chatBody(model, { tools: { type: 'function' } }), param: 'tools' },
+    { name: 'a response_format without a type', body: (model) => chatBody(model, { response_format: {} }), param: 'response_format.type' },
   ];
+
+  it('passes a request with every standard setting well typed, nulls and content parts included', async () => {
+    const { edge, key, model } = await scriptedScenario();
+    const body = chatBody(model.id, {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'done' },
+      ],
+      temperature: 0.2, top_p: 1, n: 1, stop: ['\n\n'], presence_penalty: 0, frequency_penalty: null, seed: 7, user: 'u-1',
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }], tool_choice: 'auto', parallel_tool_calls: false,
+      response_format: { type: 'text' }, logprobs: false, top_logprobs: null, a_field_openai_adds_tomorrow: { anything: true },
+    });
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body });
+
+    expect(response.status).toBe(200);
+    expect(edge.supplier.calls).toHaveLength(1);
+    const sent = edge.supplier.calls[0]!.body;
+    expect(sent.a_field_openai_adds_tomorrow).toEqual({ anything: true });
+    expect(sent.stop).toEqual(['\n\n']);
+  });
 
   it.each(invalid)('answers 422 naming the param for $name', async ({ body, param }) => {
     const { edge, key, model } = await scriptedScenario();
