@@ -169,6 +169,8 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   let appending: { batch: Entry[]; sinceMs: number } | null = null;
   /** The last append failed (or stalled) and none has succeeded since: journal every event. */
   let failing = false;
+  /** When journalStranded last ran: the waiting requests' ticks try it at most once a second among them. */
+  let strandedAtMs = -Infinity;
 
   async function call<T>(path: string, init?: RequestInit): Promise<T> {
     const response = await options.namespace.get(id).fetch(`https://usage-outbox${path}`, init);
@@ -271,6 +273,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   function journalStranded(): Promise<void> | null {
     if (!journal) return null;
     failing = true;
+    strandedAtMs = nowMs();
     let found = false;
     for (const entry of [...(appending?.batch ?? []), ...held]) {
       if (entry.journaled || entry.taken) continue;
@@ -383,7 +386,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
         if (timer !== null) clearTimeout(timer);
         if (outcome !== null) return outcome;
         if (nowMs() - startedMs >= DURABLE_WAIT_MS) return 'held';
-        if (appending && nowMs() - appending.sinceMs >= STALLED_APPEND_MS) {
+        if (appending && nowMs() - appending.sinceMs >= STALLED_APPEND_MS && nowMs() - strandedAtMs >= KEEP_ALIVE_MS) {
           const writing = journalStranded();
           if (writing) waitUntil(writing);
         }
