@@ -8,10 +8,13 @@
 // request splits into: there (client → supplier), supplier, back (supplier → client). Medians
 // per round; the rounds alternate the targets, so drift hits all alike.
 // BREAKDOWN_COMPARE_BUNDLE=<dist/edge/index.js of another build> makes the last target that build,
-// with this run's settings (an A/B of the way there and back). Settings: BREAKDOWN_REQUESTS (800
-// per target and round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BREAKDOWN_RATE (req/s, open
-// loop, instead of one at a time; a list such as 0,200 measures both in every round), BENCH_MANIFEST_KEYS (10000),
-// BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7438.
+// with this run's settings (an A/B of the way there and back); BREAKDOWN_COMPARE_JOURNAL_DIR=<dir>
+// makes it this build with its usage journal in that directory (e.g. a tmpfs);
+// BREAKDOWN_DISK_WORKER_DIRS=<dir>[,<dir>] adds the metering Worker writing a journal-sized file
+// there before each answer (JSON_DISK_WORKER). Settings: BREAKDOWN_REQUESTS (800 per target and
+// round), BREAKDOWN_ROUNDS (3), BREAKDOWN_GAP_MS (4), BREAKDOWN_RATE (req/s, open loop, instead of
+// one at a time; a list such as 0,200 measures both in every round), BENCH_MANIFEST_KEYS (10000),
+// BENCH_DURABLE_ANSWERS; ingestion is held while a target is measured. Ports 7430–7440.
 
 import { Agent, request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
