@@ -21,6 +21,8 @@ export interface TargetRun<R> {
 export interface Phase<R> {
   title: string;
   runs: TargetRun<R>[];
+  /** What the aims section reads here: p50 at an evenly paced rate, maximum throughput, or time to first token one at a time. */
+  aim?: { pacedRate: number } | 'max throughput' | 'ttfb';
 }
 
 export interface BenchReport {
@@ -150,6 +152,52 @@ function memorySection(memory: BenchReport['memoryMiB'], manifestKeys: string | 
   return [`== Resident memory (MiB); the edges hold a manifest of ${manifestKeys ?? '?'} keys ("before load" is after their first request)`, table(['process', 'before load', 'after load', 'peak'], rows)].join('\n');
 }
 
+/**
+ * Issue #4's aim for the edge with authentication, policy and metering on, read for the edge on
+ * plain workerd (the production path) against the bare Node hop of the same run: at least its
+ * throughput, at most +0.5 ms p50 at fixed rates and +1 ms to the first token. The bare workerd
+ * hop (the same runtime with no code of ours) is shown beside it, as the floor on this machine.
+ */
+export const AIM = { throughputRatio: 1, addedP50Ms: 0.5, addedTtfbMs: 1 } as const;
+
+export function aimSection(report: BenchReport): string {
+  const [edge, node, bare] = ['edge on workerd', 'bare hop', 'workerd hop'] as const;
+  const verdict = (met: boolean): string => (met ? 'met' : 'NOT met');
+  const lines: string[] = [];
+  for (const phase of report.load) {
+    const [e, n, w] = [byTarget(phase, edge), byTarget(phase, node), byTarget(phase, bare)];
+    if (!e || !n || !phase.aim) continue;
+    if (phase.aim === 'max throughput') {
+      const r = e.okPerSecond / n.okPerSecond;
+      lines.push(
+        `max throughput: ${f(e.okPerSecond, 0)} req/s = ${f(r)}x the Node hop (aim >= ${f(AIM.throughputRatio)}x): ${verdict(r >= AIM.throughputRatio)}` +
+          (w ? `; ${ratio(e.okPerSecond, w.okPerSecond)} the workerd hop, itself ${ratio(w.okPerSecond, n.okPerSecond)} the Node hop` : ''),
+      );
+    } else if (typeof phase.aim === 'object') {
+      const d = e.latencyMs.p50 - n.latencyMs.p50;
+      lines.push(
+        `p50 at ${phase.aim.pacedRate} req/s paced: ${f(e.latencyMs.p50)} ms, ${added(e.latencyMs.p50, n.latencyMs.p50)} over the Node hop (aim <= +${f(AIM.addedP50Ms)}): ${verdict(d <= AIM.addedP50Ms)}` +
+          (w ? `; ${added(e.latencyMs.p50, w.latencyMs.p50)} over the workerd hop` : '') +
+          `; p99 ${f(e.latencyMs.p99)} against ${f(n.latencyMs.p99)}`,
+      );
+    }
+  }
+  for (const phase of report.streams) {
+    const [e, n, w] = [byTarget(phase, edge), byTarget(phase, node), byTarget(phase, bare)];
+    if (!e || !n || phase.aim !== 'ttfb') continue;
+    const d = e.ttfbMs.p50 - n.ttfbMs.p50;
+    lines.push(
+      `time to first token p50 (one at a time): ${f(e.ttfbMs.p50)} ms, ${added(e.ttfbMs.p50, n.ttfbMs.p50)} over the Node hop (aim <= +${f(AIM.addedTtfbMs)}): ${verdict(d <= AIM.addedTtfbMs)}` +
+        (w ? `; ${added(e.ttfbMs.p50, w.ttfbMs.p50)} over the workerd hop` : ''),
+    );
+  }
+  const after = report.memoryMiB.after;
+  if (after['wd edge2'] !== undefined) {
+    lines.push(`RSS after the load, ${report.settings.manifestKeys ?? '?'} keys in the manifest: edge ${f(after['wd edge2'], 0)} MiB + outbox process ${f(after['wd outbox'] ?? 0, 0)} MiB (reported; no aim)`);
+  }
+  return lines.length ? [`== Against the aim: the edge on workerd, the bare Node hop of this run as the reference`, ...lines.map((l) => `   ${l}`)].join('\n') : '';
+}
+
 export function renderReport(report: BenchReport): string {
   const m = report.machine;
   return [
@@ -164,6 +212,8 @@ export function renderReport(report: BenchReport): string {
     ...report.load.flatMap((phase) => [loadSection(phase), '']),
     ...report.streams.flatMap((phase) => [streamSection(phase), '']),
     memorySection(report.memoryMiB, report.settings.manifestKeys),
+    '',
+    aimSection(report),
     '',
     `== Metering: ${report.metering.usageEventsStored} usage events stored for ${report.metering.edgeOk} 2xx edge answers counted by the client`,
     '   (a few more events than answers: requests in flight when autocannon stops are answered and metered but not counted)',

@@ -232,6 +232,7 @@ async function main(): Promise<void> {
       const paced: Phase<LoadResult> = {
         title: `Non-streaming chat completion at ${rate} req/s evenly paced (open loop, latency from each request's due time, up to ${SETTINGS.pacedSockets} sockets, ${SETTINGS.pacedSeconds} s)`,
         runs: [],
+        aim: { pacedRate: rate },
       };
       for (const target of TARGETS) {
         log(`${rate} req/s (paced), ${target}`);
@@ -242,6 +243,7 @@ async function main(): Promise<void> {
     const max: Phase<LoadResult> = {
       title: `Non-streaming chat completion, maximum throughput (${SETTINGS.maxConnections} connections, no rate limit, ${SETTINGS.seconds} s)`,
       runs: [],
+      aim: 'max throughput',
     };
     for (const target of TARGETS) {
       log(`max throughput, ${target}`);
@@ -254,6 +256,7 @@ async function main(): Promise<void> {
       const phase: Phase<StreamResult> = {
         title: `Streamed chat completion, ${SETTINGS.completionTokens} tokens, no inter-chunk delay: ${SETTINGS.streamRequests} requests at concurrency ${concurrency} (fetch)`,
         runs: [],
+        ...(concurrency === 1 ? { aim: 'ttfb' as const } : {}),
       };
       for (const target of TARGETS) {
         log(`streams at concurrency ${concurrency}, ${target}`);
