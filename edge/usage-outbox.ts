@@ -165,8 +165,8 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
   let replayDue = journal !== undefined;
   /** Requests waiting for their event to be stored (or for DURABLE_WAIT_MS to pass). */
   let waiting = 0;
-  /** The append out now: its events, and since when (a stalled one counts as failing). */
-  let appending: { batch: Entry[]; sinceMs: number } | null = null;
+  /** The appends out now (one per pump; a new pump may start beside a stalled one): their events, and since when. */
+  const appending = new Set<{ batch: Entry[]; sinceMs: number }>();
   /** The last append failed (or stalled) and none has succeeded since: journal every event. */
   let failing = false;
   /** When journalStranded last ran: the waiting requests' ticks try it at most once a second among them. */
@@ -205,12 +205,13 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     for (const { file } of batch) if (file?.path) inBatch.set(file, (inBatch.get(file) ?? 0) + 1);
     const handed = [...inBatch].filter(([file, n]) => n === file.remaining).map(([file]) => file.path!);
     const body = JSON.stringify(handed.length > 0 ? { events, journal: handed } : events);
-    appending = { batch, sinceMs: nowMs() };
+    const out = { batch, sinceMs: nowMs() };
+    appending.add(out);
     let answer: AppendAnswer;
     try {
       answer = await call<AppendAnswer>('/append', { method: 'POST', body });
     } finally {
-      appending = null;
+      appending.delete(out);
     }
     failing = false;
     remember(answer);
@@ -275,7 +276,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     failing = true;
     strandedAtMs = nowMs();
     let found = false;
-    for (const entry of [...(appending?.batch ?? []), ...held]) {
+    for (const entry of [...[...appending].flatMap((a) => a.batch), ...held]) {
       if (entry.journaled || entry.taken) continue;
       entry.journaled = true;
       unwritten.push(entry);
@@ -386,7 +387,7 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
         if (timer !== null) clearTimeout(timer);
         if (outcome !== null) return outcome;
         if (nowMs() - startedMs >= DURABLE_WAIT_MS) return 'held';
-        if (appending && nowMs() - appending.sinceMs >= STALLED_APPEND_MS && nowMs() - strandedAtMs >= KEEP_ALIVE_MS) {
+        if (nowMs() - strandedAtMs >= KEEP_ALIVE_MS && [...appending].some((a) => nowMs() - a.sinceMs >= STALLED_APPEND_MS)) {
           const writing = journalStranded();
           if (writing) waitUntil(writing);
         }
