@@ -276,11 +276,13 @@ export function durableUsageOutbox(options: DurableUsageOutboxOptions): UsageOut
     failing = true;
     strandedAtMs = nowMs();
     let found = false;
-    for (const entry of [...[...appending].flatMap((a) => a.batch), ...held]) {
-      if (entry.journaled || entry.taken) continue;
-      entry.journaled = true;
-      unwritten.push(entry);
-      found = true;
+    for (const entries of [...[...appending].map((a) => a.batch), held]) {
+      for (const entry of entries) {
+        if (entry.journaled || entry.taken) continue;
+        entry.journaled = true;
+        unwritten.push(entry);
+        found = true;
+      }
     }
     return found && handOver(writer) ? startWriter() : null;
   }

@@ -86,6 +86,7 @@ export async function startWorkerdEdge(options: {
   const split = options.outboxProcess !== false;
   const outboxSocket = join(dir, 'outbox.sock');
   const allow = ['public', 'private', 'local'] as const;
+  const journal = options.journalDir ? { journalDir: options.journalDir } : {};
   writeFileSync(
     join(dir, 'config.capnp'),
     renderWorkerdConfig({
@@ -95,13 +96,10 @@ export async function startWorkerdEdge(options: {
       vaultDir,
       ...(split ? { outboxAddress: `unix:${outboxSocket}` } : {}),
       ...(options.v8Flags ? { v8Flags: options.v8Flags } : {}),
-      ...(options.journalDir ? { journalDir: options.journalDir } : {}),
+      ...journal,
     }),
   );
-  if (split) {
-    const journal = options.journalDir ? { journalDir: options.journalDir } : {};
-    writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir, ...journal }));
-  }
+  if (split) writeFileSync(join(dir, 'outbox.capnp'), renderOutboxConfig({ bundle: 'index.js', address: `unix:${outboxSocket}`, allow, vaultDir, ...journal }));
 
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(process.env)) {

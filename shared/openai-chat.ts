@@ -3,10 +3,13 @@
 
 import { z } from 'zod';
 
+/** A content part, tool, tool choice or response format: an object that names its `type`, the rest passed through. */
+const Typed = z.looseObject({ type: z.string() });
+
 const Message = z.looseObject({
   role: z.string(),
   // Text, content parts, or null (an assistant message that only calls tools).
-  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+  content: z.union([z.string(), z.array(Typed), z.null()]).optional(),
 });
 
 export const ChatCompletionRequest = z.looseObject({
@@ -27,10 +30,10 @@ export const ChatCompletionRequest = z.looseObject({
   frequency_penalty: z.number().nullish(),
   seed: z.number().int().nullish(),
   user: z.string().nullish(),
-  tools: z.array(z.looseObject({ type: z.string() })).nullish(),
-  tool_choice: z.union([z.string(), z.looseObject({ type: z.string() })]).nullish(),
+  tools: z.array(Typed).nullish(),
+  tool_choice: z.union([z.string(), Typed]).nullish(),
   parallel_tool_calls: z.boolean().nullish(),
-  response_format: z.looseObject({ type: z.string() }).nullish(),
+  response_format: Typed.nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().nonnegative().nullish(),
 });
