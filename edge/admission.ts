@@ -4,8 +4,9 @@
 // The worst case (README "Admission"): every request byte counted as one input token (byte-level
 // BPE never packs fewer than one byte into a token, and the JSON around the prompt only adds
 // bytes), capped by the model's context window, plus the output bound — the request's own
-// max_tokens, else the model's max_output_tokens, else DEFAULT_OUTPUT_BOUND — and the surface's
-// audio bound, all at the dearest rate that can apply (shared/pricing.ts worstCaseMicros).
+// max_tokens, else the model's max_output_tokens, else DEFAULT_OUTPUT_BOUND, once for each choice
+// asked for (OpenAI chat's `n`) — and the surface's audio bound, all at the dearest rate that can
+// apply (shared/pricing.ts worstCaseMicros).
 
 import type { AllowanceScope } from '../shared/allowance.ts';
 import type { KeyEntry, ModelEntry } from '../shared/manifest.ts';
@@ -21,6 +22,11 @@ export interface RequestBound {
   input?: number;
   /** Output tokens at most (the request's max_tokens); default: the model's limit. */
   output?: number | null;
+  /**
+   * Answers generated at once (OpenAI chat's `n`, default 1): max_tokens bounds each choice, and
+   * the supplier bills them all, so the output bound counts once per choice.
+   */
+  choices?: number | null;
   /** Audio seconds at most (per-second pricing). */
   audioSeconds?: number;
 }
@@ -36,7 +42,7 @@ export function scopesOf(key: KeyEntry): AllowanceScope[] {
 export function worstCaseOf(model: ModelEntry, requestBytes: number, bound: RequestBound = {}): WorstCase {
   let input = bound.input ?? requestBytes;
   if (model.context_window !== null) input = Math.min(input, model.context_window);
-  const output = bound.output ?? model.max_output_tokens ?? DEFAULT_OUTPUT_BOUND;
+  const output = (bound.output ?? model.max_output_tokens ?? DEFAULT_OUTPUT_BOUND) * (bound.choices ?? 1);
   const money = model.pricing ? worstCaseMicros(model.pricing, { input, output, audioSeconds: bound.audioSeconds ?? 0 }) : 0;
   return { money, tokens: input + output };
 }

@@ -20,6 +20,8 @@ type Turn = { role: 'user' | 'assistant'; content: Block[] };
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function messagesRequestFromChat(body: ChatCompletionRequest, options: { defaultMaxTokens: number }): Record<string, unknown> {
+  // Messages answers one choice; dropping `n` would bill and answer fewer than the client asked for.
+  if (typeof body.n === 'number' && body.n !== 1) throw new ApiError('invalid_request', "This model answers one choice per request: 'n' must be 1.", { param: 'n' });
   const system: Block[] = [];
   const turns: Turn[] = [];
   const add = (role: Turn['role'], content: Block[]) => {

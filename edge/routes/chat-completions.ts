@@ -36,7 +36,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
-      bound: { output: body.max_completion_tokens ?? body.max_tokens ?? null },
+      bound: { output: body.max_completion_tokens ?? body.max_tokens ?? null, choices: body.n },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, body, credential) : anthropicRequest(route, asMessages(), credential, { endpoint: 'messages' }),

@@ -62,6 +62,25 @@ describe('edge admission', () => {
     await edge.settle();
   });
 
+  it('reserves the output bound once for each choice asked for (n), so n cannot overspend a budget', async () => {
+    // 150 µUSD covers one choice of max_tokens 100 (100 µUSD), not two (200 µUSD).
+    const { edge, key, model } = await scenario({ model: { pricing }, key: { budget: { limit_micros: 150, period: 'monthly' } } });
+    edge.grants.setKeyLimits(key.entry.id, { budget: 150 });
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(5, 100) }));
+
+    const two = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, { n: 2 }) });
+    expect(two.status).toBe(402);
+    expect((await errorOf(two)).code).toBe('budget_exceeded');
+    expect(edge.supplier.calls).toHaveLength(0);
+
+    edge.clock.advance(1_100); // past the 1 s a refusal is remembered
+    const one = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, { n: 1 }) });
+    expect(one.status).toBe(200);
+    await one.text();
+    expect(edge.supplier.calls).toHaveLength(1);
+    await edge.settle();
+  });
+
   it('settles the real cost: a cheaper answer leaves the rest of the reservation for later requests', async () => {
     const { edge, key, model } = await scenario({ model: { pricing }, key: { budget: { limit_micros: 300, period: 'daily' } } });
     edge.grants.setKeyLimits(key.entry.id, { budget: 300 });

@@ -104,4 +104,12 @@ describe('/v1/chat/completions to an Anthropic-format supplier', () => {
     expect(response.status).toBe(400);
     expect(edge.supplier.calls).toHaveLength(0);
   });
+
+  it('refuses n > 1 with a 400 naming n: Messages answers one choice, and dropping n would answer less than asked', async () => {
+    const { edge, ask } = await setup();
+    const response = await ask({ n: 2 });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'n' } });
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
 });
