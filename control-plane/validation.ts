@@ -13,6 +13,29 @@ function firstIssue(error: z.ZodError): ApiError {
   return new ApiError('validation_failed', message, param ? { param } : {});
 }
 
+/**
+ * The path of the first string (a value or an object's key) holding U+0000, or null. PostgreSQL's
+ * text cannot store that character, so it would fail the statement: refused here as bad input.
+ */
+function nulAt(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, item] of Object.entries(value)) {
+    if (key.includes('\u0000')) return path;
+    const found = nulAt(item, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+function refuseNul(value: unknown): void {
+  const path = nulAt(value);
+  if (!path) return;
+  const param = path.join('.') || undefined;
+  const message = 'Text may not contain the NUL character (U+0000).';
+  throw new ApiError('validation_failed', param ? `Invalid value for '${param}': ${message}` : message, param ? { param } : {});
+}
+
 /** `optional`: an empty body stands for `{}` (actions whose fields all have defaults). */
 export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, options: { optional?: boolean } = {}): Promise<z.infer<S>> {
   const text = await c.req.text();
@@ -28,13 +51,16 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, 
       throw new ApiError('invalid_json', 'The request body is not valid JSON.');
     }
   }
+  refuseNul(raw);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw firstIssue(parsed.error);
   return parsed.data;
 }
 
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
-  const parsed = schema.safeParse(c.req.query());
+  const query = c.req.query();
+  refuseNul(query);
+  const parsed = schema.safeParse(query);
   if (!parsed.success) throw firstIssue(parsed.error);
   return parsed.data;
 }

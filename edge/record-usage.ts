@@ -22,6 +22,7 @@ export function recordUsage(deps: EdgeDeps): MiddlewareHandler<EdgeEnv> {
       endpoint: c.req.path,
       startedMs: c.get('startedMs'),
       nowMs: deps.nowMs,
+      log: deps.log,
       emit: (event) => {
         const outcome = deps.outbox.record(event, waitUntil);
         const done = () => {

@@ -3,7 +3,7 @@
 
 import { uuidv7 } from '../shared/ids.ts';
 import type { KeyEntry, RouteEntry } from '../shared/manifest.ts';
-import type { UsageEvent } from '../shared/usage.ts';
+import { MAX_EVENT_AUDIO_SECONDS, MAX_EVENT_COUNT, type UsageEvent } from '../shared/usage.ts';
 import type { MeteredUsage } from './metering.ts';
 
 export interface UsageRecorder {
@@ -32,6 +32,7 @@ export function createUsageRecorder(context: {
   nowMs: () => number;
   /** Hands the event over; a promise returned holds the end of the answer until it settles. */
   emit: (event: UsageEvent) => Promise<void> | void;
+  log?: (level: 'error', msg: string, fields: Record<string, string | number>) => void;
 }): UsageRecorder {
   let model = '';
   let route: RouteEntry | null = null;
@@ -59,6 +60,14 @@ export function createUsageRecorder(context: {
       finished = true;
       const counts = outcome.usage ?? outcome.estimate ?? { input: 0, output: 0 };
       const reported = outcome.usage ?? null;
+      // A supplier's report beyond what usage can store (no request is that large) is clamped
+      // and flagged, not sent as is: the control plane would refuse the event and it would be lost.
+      let clamped = false;
+      const fit = (n: number, max = MAX_EVENT_COUNT): number => {
+        if (n <= max) return n;
+        clamped = true;
+        return max;
+      };
       const event: UsageEvent = {
         id: uuidv7(context.startedMs),
         request_id: context.requestId,
@@ -70,17 +79,25 @@ export function createUsageRecorder(context: {
         region: route?.region ?? null,
         endpoint: context.endpoint,
         status: outcome.status,
-        input_tokens: counts.input,
-        output_tokens: counts.output,
-        cached_input_tokens: reported?.cachedInput ?? 0,
-        cache_write_tokens: reported?.cacheWrite ?? 0,
-        reasoning_tokens: reported?.reasoning ?? 0,
+        input_tokens: fit(counts.input),
+        output_tokens: fit(counts.output),
+        cached_input_tokens: fit(reported?.cachedInput ?? 0),
+        cache_write_tokens: fit(reported?.cacheWrite ?? 0),
+        reasoning_tokens: fit(reported?.reasoning ?? 0),
         estimated: outcome.usage ? outcome.usage.estimated === true : outcome.estimate !== undefined,
-        audio_seconds: outcome.usage?.audioSeconds ?? 0,
+        audio_seconds: fit(outcome.usage?.audioSeconds ?? 0, MAX_EVENT_AUDIO_SECONDS),
         started_at: new Date(admission?.atMs ?? context.startedMs).toISOString(),
-        latency_ms: Math.max(0, Math.round(context.nowMs() - context.startedMs)),
+        latency_ms: fit(Math.max(0, Math.round(context.nowMs() - context.startedMs))),
         lease_ids: admission?.leaseIds ?? [],
       };
+      if (clamped) {
+        event.estimated = true;
+        context.log?.('error', 'supplier reported usage beyond what an event can carry: clamped and flagged estimated', {
+          request_id: event.request_id,
+          supplier_id: event.supplier_id ?? '',
+          model: event.model,
+        });
+      }
       const stored = context.emit(event);
       admission?.settle(event);
       markDone();

@@ -3,6 +3,7 @@
 // https://docs.anthropic.com/en/api/messages
 
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 
 const ContentBlock = z.looseObject({ type: z.string() });
 const Content = z.union([z.string(), z.array(ContentBlock)]);
@@ -21,7 +22,7 @@ const ToolChoice = z.looseObject({
 });
 
 const Fields = {
-  model: z.string().min(1).max(200),
+  model: ModelName,
   messages: z.array(z.looseObject({ role: z.enum(['user', 'assistant']), content: Content })).min(1),
   system: Content.nullish(),
   tools: z.array(Tool).nullish(),

@@ -2,12 +2,13 @@
 // (https://platform.openai.com/docs/api-reference/audio).
 
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 
 export const SpeechFormat = z.enum(['mp3', 'opus', 'aac', 'flac', 'wav', 'pcm']);
 export type SpeechFormat = z.infer<typeof SpeechFormat>;
 
 export const SpeechRequest = z.looseObject({
-  model: z.string().min(1).max(200),
+  model: ModelName,
   input: z.string().min(1).max(4096),
   voice: z.union([z.string().min(1), z.looseObject({ id: z.string() })]),
   response_format: SpeechFormat.optional(),

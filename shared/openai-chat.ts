@@ -2,6 +2,7 @@
 // to the supplier untouched (loose objects), so new OpenAI fields need no gateway release.
 
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 
 /** A content part, tool, tool choice or response format: an object that names its `type`, the rest passed through. */
 const Typed = z.looseObject({ type: z.string() });
@@ -13,7 +14,7 @@ const Message = z.looseObject({
 });
 
 export const ChatCompletionRequest = z.looseObject({
-  model: z.string().min(1).max(200),
+  model: ModelName,
   messages: z.array(Message).min(1),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),

@@ -2,9 +2,10 @@
 // fields pass through to the supplier untouched (loose objects).
 
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 
 export const EmbeddingsRequest = z.looseObject({
-  model: z.string().min(1).max(200),
+  model: ModelName,
   input: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int()).min(1), z.array(z.array(z.number().int()).min(1)).min(1)]),
   encoding_format: z.enum(['float', 'base64']).optional(),
   dimensions: z.number().int().positive().optional(),
@@ -13,7 +14,7 @@ export type EmbeddingsRequest = z.infer<typeof EmbeddingsRequest>;
 
 /** The common Cohere/Jina/vLLM rerank body: PRODUCT.md §1. */
 export const RerankRequest = z.looseObject({
-  model: z.string().min(1).max(200),
+  model: ModelName,
   query: z.string().min(1),
   documents: z.array(z.union([z.string(), z.looseObject({ text: z.string() })])).min(1).max(10_000),
   top_n: z.number().int().positive().optional(),

@@ -3,6 +3,7 @@
 // translator says why (edge/formats/responses-request.ts).
 
 import { z } from 'zod';
+import { ModelName } from './model-name.ts';
 
 const InputPart = z.looseObject({ type: z.string() });
 
@@ -23,7 +24,7 @@ export const ResponsesFunctionTool = z.looseObject({
 });
 
 export const ResponsesRequest = z.looseObject({
-  model: z.string().min(1).max(200),
+  model: ModelName,
   input: z.union([z.string(), z.array(ResponsesInputItem).min(1)]),
   instructions: z.string().nullish(),
   tools: z.array(ResponsesFunctionTool).nullish(),

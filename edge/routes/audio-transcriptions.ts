@@ -5,6 +5,7 @@
 
 import type { Handler } from 'hono';
 import { ApiError } from '../../shared/errors.ts';
+import { ModelName } from '../../shared/model-name.ts';
 import { TranscriptionSeconds } from '../../shared/openai-audio.ts';
 import type { EdgeDeps } from '../app.ts';
 import { uploadSeconds } from '../audio-seconds.ts';
@@ -33,6 +34,8 @@ async function readUpload(request: Request, maxBytes: number): Promise<{ form: F
   const model = form.get('model');
   const file = form.get('file');
   if (typeof model !== 'string' || model === '') throw new ApiError('validation_failed', "Invalid value for 'model': a model id is required.", { param: 'model' });
+  const named = ModelName.safeParse(model);
+  if (!named.success) throw new ApiError('validation_failed', `Invalid value for 'model': ${named.error.issues[0]!.message}`, { param: 'model' });
   if (typeof file === 'string' || file === null) throw new ApiError('validation_failed', "Invalid value for 'file': an audio file is required.", { param: 'file' });
   return { form, bytes: bytes.byteLength, model, file };
 }

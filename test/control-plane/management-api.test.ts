@@ -85,6 +85,7 @@ describe.each(targets)('management API on %s', (target) => {
     const cases: [unknown, number, string, string | null][] = [
       ['{"name": ', 400, 'invalid_json', null],
       [{ org_id: orgId }, 422, 'validation_failed', 'name'],
+      [{ org_id: orgId, name: 'a\u0000b' }, 422, 'validation_failed', 'name'],
       [{ org_id: orgId, name: 'x', allowed_regions: ['MARS'] }, 422, 'validation_failed', 'allowed_regions.0'],
       [{ org_id: orgId, name: 'x', budget_limit: 5 }, 422, 'validation_failed', null],
       [{ org_id: 'not-a-uuid', name: 'x' }, 422, 'validation_failed', 'org_id'],

@@ -137,4 +137,16 @@ describe('usage ingestion', () => {
     expect(Number(rows[0]!.n)).toBe(0);
     expect((await h.request('POST', '/node/v1/usage', { headers: { authorization: await h.nodeAuthorization() }, body: { events: [] } })).status).toBe(422);
   });
+
+  // A 5xx is retried by the node's outbox forever, oldest batch first: one event PostgreSQL cannot
+  // store would block every later one. A 422 lets the outbox isolate it and go on.
+  it.each([
+    ['a model name holding a NUL', { model: 'a\u0000b' }, 'events.1.model'],
+    ['a count beyond the integer column', { input_tokens: 3_000_000_000 }, 'events.1.input_tokens'],
+  ])('refuses an event with %s with a 422 naming it, not a 500', async (_name, fields, param) => {
+    const bad = { ...event(), ...fields };
+    const res = await h.request('POST', '/node/v1/usage', { headers: { authorization: await h.nodeAuthorization() }, body: { events: [event(), bad] } });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ error: { code: 'validation_failed', param } });
+  });
 });

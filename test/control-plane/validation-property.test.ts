@@ -27,9 +27,13 @@ function fieldNames(schema: z.ZodType | undefined): string[] {
 
 const idLike = fc.oneof(fc.uuid(), fc.constant('not-a-uuid'), fc.string({ maxLength: 40 }), fc.constant(''));
 
+/** Text with control characters, NUL included: PostgreSQL's text cannot hold U+0000. */
+const controlText = fc.string({ unit: fc.constantFrom('a', ' ', '\u0000', '\u0001', '\n', '\u007f', 'é'), minLength: 1, maxLength: 12 });
+
 function bodies(spec: ApiSpec) {
   const names = fieldNames(spec.body);
-  const known = names.length ? fc.dictionary(fc.constantFrom(...names), fc.jsonValue({ maxDepth: 2 }), { maxKeys: names.length }) : fc.object();
+  const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), controlText);
+  const known = names.length ? fc.dictionary(fc.constantFrom(...names), value, { maxKeys: names.length }) : fc.object();
   return fc.oneof(
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     known.map((v) => JSON.stringify({ org_id: orgId, ...v })),
@@ -39,7 +43,7 @@ function bodies(spec: ApiSpec) {
 
 function queries(spec: ApiSpec) {
   const names = [...fieldNames(spec.query), 'limit', 'after', 'org_id'];
-  return fc.dictionary(fc.constantFrom(...names), fc.oneof(fc.string({ maxLength: 20 }), fc.constant(orgId), fc.integer().map(String)), { maxKeys: 4 });
+  return fc.dictionary(fc.constantFrom(...names), fc.oneof(fc.string({ maxLength: 20 }), controlText, fc.constant(orgId), fc.integer().map(String)), { maxKeys: 4 });
 }
 
 const adminSpecs = API_SPECS.filter((s) => s.access === 'admin');

@@ -1,6 +1,7 @@
 // Request bodies the edge must refuse before anything goes upstream: unparseable JSON, bodies that
 // are not a chat request, and bodies over the size limit. None of them may become a 500.
 import { describe, expect, it } from 'vitest';
+import { UsageEvent } from '../../shared/usage.ts';
 import { completion } from './support/fake-supplier.ts';
 import { chatBody, scenario } from './support/scenario.ts';
 
@@ -43,6 +44,7 @@ describe('edge bad input', () => {
     { name: 'a missing model', body: () => ({ messages: [{ role: 'user', content: 'hi' }] }), param: 'model' },
     { name: 'an empty messages list', body: (model) => ({ model, messages: [] }), param: 'messages' },
     { name: 'a model that is not a string', body: () => chatBody('x', { model: 42 }), param: 'model' },
+    { name: 'a model with a control character', body: () => chatBody('x', { model: 'gpt\u0000x' }), param: 'model' },
     { name: 'messages that are not a list', body: (model) => ({ model, messages: 'Hello there.' }), param: 'messages' },
     { name: 'a message without a role', body: (model) => ({ model, messages: [{ content: 'hi' }] }), param: 'messages.0.role' },
     { name: 'stream that is not a boolean', body: (model) => chatBody(model, { stream: 'yes' }), param: 'stream' },
@@ -89,6 +91,30 @@ describe('edge bad input', () => {
     expect(error).toMatchObject({ code: 'validation_failed', type: 'invalid_request_error', param });
     expect(error.message).toContain(param);
     expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  // The name asked for goes into the request's usage row even when no such model exists; the
+  // control plane refuses (and the outbox drops) an event PostgreSQL cannot store.
+  it.each([
+    ['/v1/chat/completions', (model: string) => chatBody(model)],
+    ['/v1/messages', (model: string) => ({ model, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })],
+    ['/v1/messages/count_tokens', (model: string) => ({ model, messages: [{ role: 'user', content: 'hi' }] })],
+    ['/v1/responses', (model: string) => ({ model, input: 'hi' })],
+    ['/v1/embeddings', (model: string) => ({ model, input: 'hi' })],
+    ['/v1/rerank', (model: string) => ({ model, query: 'q', documents: ['a'] })],
+    ['/v1/audio/speech', (model: string) => ({ model, input: 'hi', voice: 'alloy' })],
+  ])('refuses a model name with a NUL on %s, and records a usage event ingestion accepts', async (path, body) => {
+    const { edge, key } = await scriptedScenario();
+
+    const response = await edge.send(path, { key: key.token, body: body('a\u0000b') });
+
+    expect(response.status).toBe(422);
+    expect(JSON.stringify(await response.json())).toContain('model');
+    expect(edge.supplier.calls).toHaveLength(0);
+    await edge.settle();
+    const events = edge.events();
+    expect(events).toHaveLength(1);
+    expect(UsageEvent.safeParse(events[0]).success).toBe(true);
   });
 
   it('answers 413 for a body over maxRequestBytes', async () => {

@@ -138,6 +138,17 @@ describe('POST /v1/audio/transcriptions', () => {
     expect(s.edge.supplier.calls).toHaveLength(0);
   });
 
+  it('answers 422 for a model name that is too long or holds a control character', async () => {
+    const s = await scenario({ model: { type: 'transcription' } });
+    for (const model of ['m'.repeat(201), 'whisper\u0000']) {
+      const { body, headers } = upload(model, wav(1));
+      const res = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body, headers });
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({ error: { code: 'validation_failed', param: 'model' } });
+    }
+    expect(s.edge.supplier.calls).toHaveLength(0);
+  });
+
   it('answers 415 for a body that is not multipart, and 422 without a file', async () => {
     const s = await scenario({ model: { type: 'transcription' } });
     const notMultipart = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body: { model: s.model.id } });

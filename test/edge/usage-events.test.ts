@@ -2,7 +2,7 @@
 // counts (or an estimate, flagged), the status of denials, nothing for a 401, and never any text.
 import { describe, expect, it } from 'vitest';
 import { generateToken } from '../../shared/api-key.ts';
-import { UsageBatch, UsageEvent } from '../../shared/usage.ts';
+import { MAX_EVENT_COUNT, UsageBatch, UsageEvent } from '../../shared/usage.ts';
 import { deferred } from './support/deferred.ts';
 import { completion, networkError, openAiError, stream, usageOf } from './support/fake-supplier.ts';
 import { buildModel, buildRoute } from './support/manifest-builder.ts';
@@ -46,6 +46,21 @@ describe('edge usage events', () => {
       // The org wallet's lease this request was admitted under.
       lease_ids: [expect.stringMatching(/^[0-9a-f-]{36}$/)],
     });
+  });
+
+  it('clamps a supplier\'s report beyond what usage can store, flags it estimated and logs it, so the event is never refused', async () => {
+    const { edge, key, model } = await scenario();
+    edge.supplier.script(model.routes[0]!, completion({ content: 'ok', usage: usageOf(3_000_000_000, 45) }));
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+    await response.text();
+    await edge.settle();
+
+    const event = UsageEvent.parse(edge.events()[0]);
+    expect(event).toMatchObject({ input_tokens: MAX_EVENT_COUNT, output_tokens: 45, estimated: true });
+    expect(edge.logs).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringContaining('clamped') }));
+    // The control plane's schema refuses the unclamped count (a 422 the outbox isolates, never a 500).
+    expect(UsageEvent.safeParse({ ...event, input_tokens: MAX_EVENT_COUNT + 1 }).success).toBe(false);
   });
 
   it('records the supplier\'s counts of a stream once the stream has ended', async () => {
