@@ -11,6 +11,11 @@ export function openAiChatRequest(
   const upstream: Record<string, unknown> = { ...body, model: route.upstream_model };
   // Ask for usage on streams: billing takes token counts from the supplier's own report.
   if (body.stream) upstream.stream_options = { ...body.stream_options, include_usage: true };
+  // Nothing is stored with the supplier: it would sit in the gateway's account, out of the
+  // client's reach, against the promise that prompts and completions are never stored. As on
+  // /v1/responses, `store` is accepted and sent as false (only when sent: not every
+  // OpenAI-compatible supplier knows the field).
+  if (body.store !== undefined) upstream.store = false;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' };
   if (credential) headers.authorization = `Bearer ${credential}`;
   return {

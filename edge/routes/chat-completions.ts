@@ -16,6 +16,7 @@ import { meterChatStream, readChatAnswer } from '../metering.ts';
 import { anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
+import { refuseUnpricedChat } from '../unpriced.ts';
 import { parseBody } from '../validation.ts';
 
 const unreadable = (requestId: string) => errorBody('upstream_failed', 'The supplier sent an answer that could not be read.', { requestId });
@@ -24,6 +25,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
     const body = parseBody(ChatCompletionRequest, json);
+    refuseUnpricedChat(body);
     const models = c.get('manifest').models;
     const maxOutput = Object.hasOwn(models, body.model) ? models[body.model]!.max_output_tokens : null;
     // Translated once, on the first Anthropic-format route, however many routes are tried.

@@ -16,6 +16,7 @@ import { meterMessagesStream, meterTranslatedStream, readMessageAnswer } from '.
 import { anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
+import { refuseUnpricedMessages } from '../unpriced.ts';
 import { parseBody } from '../validation.ts';
 
 const SSE = 'text/event-stream; charset=utf-8';
@@ -25,6 +26,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
     const body = parseBody(MessagesRequest, json);
+    refuseUnpricedMessages(body);
     // Translated once, on the first OpenAI-format route, however many routes are tried.
     let translated: ChatCompletionRequest | undefined;
     const asChat = () => (translated ??= chatRequestFromMessages(body));

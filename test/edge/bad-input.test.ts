@@ -117,6 +117,42 @@ describe('edge bad input', () => {
     expect(UsageEvent.safeParse(events[0]).success).toBe(true);
   });
 
+  // Features the supplier bills apart from tokens, which no catalog price covers (edge/unpriced.ts).
+  it.each([
+    ['a priority service tier', '/v1/chat/completions', (model: string) => chatBody(model, { service_tier: 'priority' }), 'service_tier'],
+    ['web search on chat', '/v1/chat/completions', (model: string) => chatBody(model, { web_search_options: {} }), 'web_search_options'],
+    [
+      'Anthropic\'s web search server tool',
+      '/v1/messages',
+      (model: string) => ({ model, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }),
+      // Anthropic's error shape has no param: the message names the tool.
+      'web_search_20250305',
+    ],
+  ])('refuses %s with a 400 before any supplier call', async (_name, path, body, named) => {
+    const { edge, key, model } = await scriptedScenario();
+
+    const response = await edge.send(path, { key: key.token, body: body(model.id) });
+
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    expect(text).toContain('invalid_request_error');
+    expect(text).toContain(named);
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('passes the default service tiers, and sends store as false', async () => {
+    const { edge, key, model } = await scriptedScenario();
+    for (const service_tier of ['auto', 'default']) {
+      const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id, { service_tier, store: true }) });
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+    expect(edge.supplier.calls.map((c) => [c.body.service_tier, c.body.store])).toEqual([
+      ['auto', false],
+      ['default', false],
+    ]);
+  });
+
   it('answers 413 for a body over maxRequestBytes', async () => {
     const { edge, key, model } = await scriptedScenario(1024);
 
