@@ -126,18 +126,22 @@ export function meter(
             sent = false;
           }, HEARTBEAT_MS);
         }
+        // After the first byte there is no failover: a supplier that fails, or sends what cannot
+        // be read (an event over the splitter's bound), ends the stream with an error event.
+        const fail = async (err: unknown) => {
+          stopBeat();
+          const tail = handle.failure();
+          if (tail) controller.enqueue(tail);
+          await finish('upstream_failed', failureOf(err));
+          close(controller);
+        };
         for (;;) {
           let step: ReadableStreamReadResult<Uint8Array>;
           try {
             waiting = true;
             step = await reader.read();
           } catch (err) {
-            // After the first byte there is no failover: end the stream with an error event.
-            stopBeat();
-            const tail = handle.failure();
-            if (tail) controller.enqueue(tail);
-            await finish('upstream_failed', failureOf(err));
-            close(controller);
+            await fail(err);
             return;
           }
           waiting = false;
@@ -149,7 +153,14 @@ export function meter(
             close(controller);
             return;
           }
-          const out = handle.chunk(step.value);
+          let out: Uint8Array | null;
+          try {
+            out = handle.chunk(step.value);
+          } catch (err) {
+            void reader.cancel(err).catch(() => {});
+            await fail(err);
+            return;
+          }
           if (out && out.byteLength > 0) {
             send(controller, out);
             return;

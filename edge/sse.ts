@@ -27,24 +27,72 @@ export interface SseSplitter {
   end(): SseEvent[];
 }
 
-export function createSseSplitter(): SseSplitter {
+/**
+ * The largest event the edge holds while it waits for its end: far above any real one (a chat
+ * chunk is ~100 bytes, an audio delta tens of KB), so only a broken supplier reaches it — one
+ * that never ends an event would otherwise grow the isolate's memory for every answer it serves.
+ */
+export const MAX_SSE_EVENT_CHARS = 16 * 1024 * 1024;
+
+/**
+ * Each chunk's text is searched once, with the one character before it (a blank line may straddle
+ * two chunks): an event that arrives in many chunks is joined once, at its end, not re-scanned at
+ * every chunk. Throws (a supplier failure for the metering) when an event outgrows `maxChars`.
+ */
+export function createSseSplitter(maxChars = MAX_SSE_EVENT_CHARS): SseSplitter {
   const decoder = new TextDecoder();
-  let buffer = '';
-  const take = (final: boolean): SseEvent[] => {
-    buffer = buffer.replaceAll('\r\n', '\n');
-    const parts = buffer.split('\n\n');
-    buffer = final ? '' : parts.pop()!;
-    return parts.filter((p) => p.trim() !== '').map(parseSseEvent);
+  /** The event in progress, as received since its start (CRLF already normalised). */
+  let pending: string[] = [];
+  let pendingChars = 0;
+  /** The last character of `pending`: a '\n' there and one at the start of the next text end an event. */
+  let last = '';
+  /** A '\r' that ended a chunk: whether it starts a CRLF is known only with the next one. */
+  let carriedCr = false;
+
+  const take = (decoded: string, final: boolean): SseEvent[] => {
+    let text = carriedCr ? `\r${decoded}` : decoded;
+    carriedCr = !final && text.endsWith('\r');
+    if (carriedCr) text = text.slice(0, -1);
+    text = text.replaceAll('\r\n', '\n');
+    const events: SseEvent[] = [];
+    const emit = (raw: string) => {
+      if (raw.trim() !== '') events.push(parseSseEvent(raw));
+    };
+    let from = 0;
+    if (last === '\n' && text.startsWith('\n')) {
+      emit(pending.join('').slice(0, -1));
+      pending = [];
+      pendingChars = 0;
+      from = 1;
+    }
+    for (let end = text.indexOf('\n\n', from); end !== -1; end = text.indexOf('\n\n', from)) {
+      pending.push(text.slice(from, end));
+      emit(pending.join(''));
+      pending = [];
+      pendingChars = 0;
+      from = end + 2;
+    }
+    const rest = text.slice(from);
+    if (final) {
+      emit(pending.join('') + rest);
+      pending = [];
+      pendingChars = 0;
+      last = '';
+      return events;
+    }
+    if (rest !== '') {
+      pending.push(rest);
+      pendingChars += rest.length;
+      last = rest.at(-1)!;
+    } else if (from > 0) {
+      last = '';
+    }
+    if (pendingChars > maxChars) throw new Error(`the supplier sent an SSE event over ${maxChars} characters`);
+    return events;
   };
   return {
-    push(bytes) {
-      buffer += decoder.decode(bytes, { stream: true });
-      return take(false);
-    },
-    end() {
-      buffer += decoder.decode();
-      return take(true);
-    },
+    push: (bytes) => take(decoder.decode(bytes, { stream: true }), false),
+    end: () => take(decoder.decode(), true),
   };
 }
 

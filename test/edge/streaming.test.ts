@@ -146,6 +146,38 @@ describe('edge streaming', () => {
     await edge.settle();
   });
 
+  it('ends the stream with an error event and stops the supplier when an event never ends', async () => {
+    const { edge, route, ask } = await streamingScenario();
+    const probe = bodyProbe();
+    const megabyte = new TextEncoder().encode('a'.repeat(1024 * 1024));
+    let sent = 0;
+    // A broken supplier: one event that keeps growing and never ends (no blank line).
+    edge.supplier.script(route, async () => {
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.enqueue(sent++ === 0 ? new TextEncoder().encode('data: {"choices":[{"delta":{"content":"') : megabyte);
+        },
+        cancel(reason) {
+          probe.cancelled = true;
+          probe.cancelReason = reason;
+        },
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    });
+
+    const response = await ask();
+    const events = await within(sseReader(response).rest(), 10_000, 'stream end');
+
+    expect(events).toHaveLength(1);
+    expect(JSON.parse(events[0]!)).toMatchObject({ error: { code: 'upstream_failed' } });
+    await edge.settle();
+    expect(probe.cancelled).toBe(true);
+    // Held at most one bound's worth (16 MiB) and a chunk, not the supplier's whole output.
+    expect(sent).toBeLessThan(20);
+    expect(edge.events()).toMatchObject([{ status: 200 }]);
+    expect(edge.logs.find((l) => l.msg === 'supplier failed mid-answer')?.fields?.error).toMatch(/SSE event over/);
+  });
+
   it('cancels the supplier\'s stream when the client cancels its reader', async () => {
     const { edge, route, ask } = await streamingScenario();
     const probe = bodyProbe();
