@@ -9,6 +9,7 @@ import type { Allowances } from './allowances.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import { keepCredentialsFresh, type CredentialStore } from './credential-store.ts';
 import { errorFormatFor, errorPayload } from './error-shape.ts';
+import { browserAccess } from './browser-access.ts';
 import { gate } from './gate.ts';
 import { recordUsage } from './record-usage.ts';
 import type { ManifestStore } from './manifest-store.ts';
@@ -83,6 +84,7 @@ export function createEdgeApp(deps: EdgeDeps) {
   });
 
   const v1 = new Hono<EdgeEnv>()
+    .use(browserAccess())
     .use(gate(deps))
     .use(keepCredentialsFresh(deps))
     .get('/models', modelsRoute())
