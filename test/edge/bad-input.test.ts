@@ -121,6 +121,13 @@ describe('edge bad input', () => {
   it.each([
     ['a priority service tier', '/v1/chat/completions', (model: string) => chatBody(model, { service_tier: 'priority' }), 'service_tier'],
     ['web search on chat', '/v1/chat/completions', (model: string) => chatBody(model, { web_search_options: {} }), 'web_search_options'],
+    ['audio output on chat', '/v1/chat/completions', (model: string) => chatBody(model, { modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' } }), 'modalities'],
+    [
+      'audio input on chat',
+      '/v1/chat/completions',
+      (model: string) => chatBody(model, { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }] }),
+      'messages.0.content.0',
+    ],
     [
       'Anthropic\'s web search server tool',
       '/v1/messages',

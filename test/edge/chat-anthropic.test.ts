@@ -100,7 +100,7 @@ describe('/v1/chat/completions to an Anthropic-format supplier', () => {
 
   it('refuses content Anthropic cannot carry with a 400 before any supplier call', async () => {
     const { edge, ask } = await setup();
-    const response = await ask({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }] });
+    const response = await ask({ messages: [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-1' } }] }] });
     expect(response.status).toBe(400);
     expect(edge.supplier.calls).toHaveLength(0);
   });
