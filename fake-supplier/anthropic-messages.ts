@@ -46,6 +46,9 @@ export function parseMessagesRequest(body: unknown, options: { countOnly: boolea
   const { model, messages, max_tokens, stream, system, tools, tool_choice } = body;
   if (typeof model !== 'string' || model === '') return { ok: false, message: 'model: Field required' };
   if (!Array.isArray(messages) || messages.length === 0) return { ok: false, message: 'messages: at least one message is required' };
+  // As Anthropic: metadata holds user_id and nothing else.
+  const extra = isObject(body.metadata) ? Object.keys(body.metadata).find((k) => k !== 'user_id') : undefined;
+  if (extra !== undefined) return { ok: false, message: `metadata.${extra}: Extra inputs are not permitted` };
   // Anthropic has no default output limit: max_tokens is required on /v1/messages.
   if (!options.countOnly && (typeof max_tokens !== 'number' || max_tokens < 1)) return { ok: false, message: 'max_tokens: Field required' };
   const toolList = Array.isArray(tools) ? tools : [];

@@ -59,6 +59,10 @@ export function parseChatRequest(body: unknown): ParseResult {
   if (!isObject(body)) return { ok: false, message: 'The request body must be a JSON object.' };
   const { model, messages, stream, stream_options, max_tokens, max_completion_tokens, tools, tool_choice } = body;
   if (typeof model !== 'string' || model === '') return { ok: false, message: 'you must provide a model parameter' };
+  // As OpenAI: metadata tags stored completions, so it needs store.
+  if (body.metadata !== undefined && body.metadata !== null && body.store !== true) {
+    return { ok: false, message: "The 'metadata' parameter is only allowed when 'store' is enabled." };
+  }
   if (!Array.isArray(messages) || messages.length === 0) {
     return { ok: false, message: "'messages' must be a non-empty array" };
   }

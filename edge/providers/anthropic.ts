@@ -12,7 +12,14 @@ export function anthropicRequest(
   credential: string | undefined,
   options: { endpoint: 'messages' | 'count_tokens' },
 ): { url: string; init: RequestInit } {
-  const upstream = { ...body, model: route.upstream_model };
+  const upstream: Record<string, unknown> = { ...body, model: route.upstream_model };
+  // Anthropic's metadata holds user_id and refuses any other key (a 400), while clients put the
+  // gateway's own keys there (metadata.session_id, metadata.sticky_key: stickiness).
+  const metadata = body.metadata as { user_id?: unknown } | null | undefined;
+  if (metadata !== undefined) {
+    if (typeof metadata === 'object' && metadata !== null && metadata.user_id != null) upstream.metadata = { user_id: metadata.user_id };
+    else delete upstream.metadata;
+  }
   const stream = options.endpoint === 'messages' && body.stream === true;
   const headers: Record<string, string> = {
     'content-type': 'application/json',

@@ -16,6 +16,9 @@ export function openAiChatRequest(
   // /v1/responses, `store` is accepted and sent as false (only when sent: not every
   // OpenAI-compatible supplier knows the field).
   if (body.store !== undefined) upstream.store = false;
+  // OpenAI takes `metadata` only with store (a 400 otherwise), and it only tags stored
+  // completions: never sent. The gateway reads its own keys from it (stickiness).
+  delete upstream.metadata;
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: body.stream ? 'text/event-stream' : 'application/json' };
   if (credential) headers.authorization = `Bearer ${credential}`;
   return {

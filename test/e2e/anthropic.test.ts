@@ -119,6 +119,25 @@ describe.skipIf(!postgresAvailable())('Anthropic and OpenAI clients against both
       expect(row).toMatchObject({ model, supplier_id: supplierId, status: 200, input_tokens: usage!.prompt_tokens, output_tokens: 6, estimated: false });
     });
 
+    it('keeps a session on its route through both SDKs\' metadata, sending the supplier only what it accepts', async () => {
+      // The suppliers refuse what the real APIs refuse: Anthropic any metadata key but user_id,
+      // OpenAI metadata without store.
+      const message = await anthropic().messages.create({
+        model,
+        max_tokens: 20,
+        metadata: { user_id: 'u-1', session_id: 'conv-1' } as Anthropic.Metadata,
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+      expect(message.type).toBe('message');
+      const completion = await openai().chat.completions.create({
+        model,
+        metadata: { session_id: 'conv-1' },
+        store: true,
+        messages: [{ role: 'user', content: 'Hi' }],
+      });
+      expect(completion.object).toBe('chat.completion');
+    });
+
     it('keeps both SDKs\' streams intact through a silent supplier (the edge\'s heartbeats are SSE comments they skip)', async () => {
       const supplier = supplierId === 'fake-openai' ? openAiSupplier : anthropicSupplier;
       // 600 ms between chunks: two heartbeats in each silence (edge/metering.ts HEARTBEAT_MS).

@@ -124,6 +124,8 @@ describe('routing through the edge', () => {
     expect((await send('conv-1')).headers.get('x-taas-supplier')).toBe(p2.supplier_id);
     const viaMetadata = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id, { metadata: { session_id: 'conv-1' } }) });
     expect(viaMetadata.headers.get('x-taas-supplier')).toBe(p2.supplier_id);
+    // The gateway's keys are its own: OpenAI refuses metadata without store (edge/providers/openai.ts).
+    expect(edge.supplier.callsTo(p2).at(-1)!.body).not.toHaveProperty('metadata');
   });
 
   it('stops sending to an endpoint whose breaker opened, and tries it again after the cool-down', async () => {

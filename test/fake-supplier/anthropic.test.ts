@@ -113,6 +113,13 @@ describe('fake supplier, Anthropic Messages', () => {
     expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'max_tokens: Field required' } });
   });
 
+  it('refuses metadata keys other than user_id, as Anthropic does', async () => {
+    await expect(client.messages.create({ ...request, metadata: { user_id: 'u-1' } })).resolves.toMatchObject({ type: 'message' });
+    const err = await client.messages.create({ ...request, metadata: { user_id: 'u-1', session_id: 's' } as Anthropic.Metadata }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((err as InstanceType<typeof Anthropic.APIError>).message).toContain('metadata.session_id');
+  });
+
   it('ends the stream without message_stop when told to fail mid-stream', async () => {
     supplier.setBehaviour({ completionTokens: 5, failMidStreamAfterChunks: 2 });
     const names: string[] = [];

@@ -48,6 +48,11 @@ describe('fake supplier', () => {
     });
   });
 
+  it('refuses metadata without store, as OpenAI does', async () => {
+    await expect(client.chat.completions.create({ model: 'm', messages, metadata: { a: 'b' } })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(client.chat.completions.create({ model: 'm', messages, metadata: { a: 'b' }, store: true })).resolves.toMatchObject({ object: 'chat.completion' });
+  });
+
   it('stops at max_tokens with finish_reason length', async () => {
     const completion = await client.chat.completions.create({ model: 'm', messages, max_tokens: 3 });
 
