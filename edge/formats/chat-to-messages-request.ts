@@ -51,7 +51,9 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   else if (Array.isArray(stop) && stop.length > 0) out.stop_sequences = stop;
   // OpenAI's temperature runs 0..2, Anthropic's 0..1: above 1 is clamped rather than refused.
   if (typeof body.temperature === 'number') out.temperature = Math.min(1, body.temperature);
-  if (typeof body.top_p === 'number') out.top_p = body.top_p;
+  // top_p 1 keeps every token, Anthropic's default; many OpenAI clients send it beside a
+  // temperature, and newer Claude models refuse the two together: only a real cutoff is sent.
+  if (typeof body.top_p === 'number' && body.top_p < 1) out.top_p = body.top_p;
   if (typeof body.user === 'string') out.metadata = { user_id: body.user };
   const tools = toolsFrom(body.tools);
   if (tools.length > 0) out.tools = tools;

@@ -78,6 +78,12 @@ describe('OpenAI chat request → Anthropic Messages request', () => {
       { stop_sequences: ['END'], temperature: 1, top_p: 0.9, stream: true, metadata: { user_id: 'u-1' } },
     ],
   ];
+
+  it('leaves out top_p 1 (no cutoff, Anthropic\'s default), which newer Claude models refuse beside a temperature', () => {
+    const sent = toAnthropic({ messages: [{ role: 'user', content: 'x' }], temperature: 0.7, top_p: 1 });
+    expect(sent).toMatchObject({ temperature: 0.7 });
+    expect(sent).not.toHaveProperty('top_p');
+  });
   it.each(cases)('%s', (_name, input, expected) => {
     expect(toAnthropic(input)).toMatchObject(expected);
   });
