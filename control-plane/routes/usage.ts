@@ -178,7 +178,8 @@ function decodeCursor(cursor: string, check: (key: unknown[]) => boolean): strin
   } catch {
     key = null;
   }
-  if (!Array.isArray(key) || !key.every((k) => typeof k === 'string' && k.length <= 200) || !check(key)) {
+  // U+0000 cannot be compared as PostgreSQL text: a forged cursor holding one is as invalid as any.
+  if (!Array.isArray(key) || !key.every((k) => typeof k === 'string' && k.length <= 200 && !k.includes('\u0000')) || !check(key)) {
     throw invalid('after', 'must be a next_cursor of the same query');
   }
   return key as string[];

@@ -304,6 +304,8 @@ describe('bad filters', () => {
     ['limit=1001', 'limit'],
     ['format=xml', 'format'],
     ['after=bm90IGEgY3Vyc29y', 'after'],
+    // A forged cursor whose dimension holds U+0000 (was a 500: PostgreSQL text cannot hold it).
+    [`group_by=model&after=${Buffer.from(JSON.stringify(['2026-01-02', 'a\u0000b'])).toString('base64url')}`, 'after'],
   ])('refuses %s with a 422 naming %s', async (query, param) => {
     const res = await get(`/v1/manage/usage?${query}`);
     expect(res.status).toBe(422);
