@@ -93,9 +93,14 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
     else deps.sessions.forget(sessionKey);
   }
   if (!forwarded.ok) {
+    // Every supplier tried asked to wait (429 or 503 with Retry-After): the client is told the
+    // shortest wait, so its retry (the official SDKs honour Retry-After) comes when one is back.
+    const waits = forwarded.attempts.map((a) => a.retryAfterMs);
+    const soonest = waits.length > 0 && waits.every((w) => w !== undefined) ? Math.min(...(waits as number[])) : null;
+    const headers: Record<string, string> = soonest === null ? {} : { 'retry-after': String(Math.max(1, Math.ceil(soonest / 1000))) };
     throw forwarded.timedOut
       ? new ApiError('upstream_timeout', 'Every allowed supplier timed out.')
-      : new ApiError('upstream_failed', 'Every allowed supplier failed. Retry later.');
+      : new ApiError('upstream_failed', 'Every allowed supplier failed. Retry later.', { headers });
   }
   const { response, route } = forwarded;
   usage.route(route);

@@ -153,6 +153,23 @@ describe('routing through the edge', () => {
     expect(back.headers.get('x-taas-supplier')).toBe(p1.supplier_id);
   });
 
+  it('tells the client the shortest Retry-After when every supplier asked to wait, and none otherwise', async () => {
+    const { edge, key, model, p1, p2 } = await twoRoutes();
+    const throttled = (seconds: string) => async () => new Response('{"error":{"message":"slow down"}}', { status: 429, headers: { 'retry-after': seconds } });
+    edge.supplier.script(p1, throttled('10'));
+    edge.supplier.script(p2, throttled('4'));
+    const waited = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+    expect(waited.status).toBe(502);
+    expect(waited.headers.get('retry-after')).toBe('4');
+
+    const other = await twoRoutes();
+    other.edge.supplier.script(other.p1, throttled('10'));
+    other.edge.supplier.script(other.p2, openAiError(500, 'down'));
+    const failed = await other.edge.send('/v1/chat/completions', { key: other.key.token, body: chatBody(other.model.id) });
+    expect(failed.status).toBe(502);
+    expect(failed.headers.get('retry-after')).toBeNull();
+  });
+
   it('never lets stickiness reach a route outside the key policy', async () => {
     const [eu, us] = [buildRoute({ priority: 2, region: 'EU' }), buildRoute({ priority: 1, region: 'US' })];
     const { edge, key, model } = await scenario({ model: buildModel({ routes: [eu, us] }), key: { allowed_regions: ['EU'] } });
