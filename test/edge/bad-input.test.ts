@@ -135,6 +135,16 @@ describe('edge bad input', () => {
       // Anthropic's error shape has no param: the message names the tool.
       'web_search_20250305',
     ],
+    [
+      'a one-hour cache write',
+      '/v1/messages',
+      (model: string) => ({
+        model,
+        max_tokens: 5,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'hi', cache_control: { type: 'ephemeral', ttl: '1h' } }] }],
+      }),
+      'cache TTL',
+    ],
   ])('refuses %s with a 400 before any supplier call', async (_name, path, body, named) => {
     const { edge, key, model } = await scriptedScenario();
 
@@ -145,6 +155,18 @@ describe('edge bad input', () => {
     expect(text).toContain('invalid_request_error');
     expect(text).toContain(named);
     expect(edge.supplier.calls).toHaveLength(0);
+  });
+
+  it('passes five-minute cache writes, the default', async () => {
+    const { edge, key, model } = await scriptedScenario();
+    const block = (ttl?: string) => ({ type: 'text', text: 'hi', cache_control: { type: 'ephemeral', ...(ttl ? { ttl } : {}) } });
+    const response = await edge.send('/v1/messages', {
+      key: key.token,
+      body: { model: model.id, max_tokens: 5, system: [block()], messages: [{ role: 'user', content: [block('5m')] }] },
+    });
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(edge.supplier.calls).toHaveLength(1);
   });
 
   it('passes the default service tiers, and sends store as false', async () => {
