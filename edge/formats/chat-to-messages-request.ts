@@ -22,6 +22,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function messagesRequestFromChat(body: ChatCompletionRequest, options: { defaultMaxTokens: number }): Record<string, unknown> {
   // Messages answers one choice; dropping `n` would bill and answer fewer than the client asked for.
   if (typeof body.n === 'number' && body.n !== 1) throw new ApiError('invalid_request', "This model answers one choice per request: 'n' must be 1.", { param: 'n' });
+  // Messages has no schema-constrained output: dropped, a client that parses the answer against
+  // its schema would get free text. (json_object passes, unenforced: OpenAI requires the prompt to
+  // ask for JSON, which Claude follows.)
+  if (body.response_format?.type === 'json_schema') {
+    throw new ApiError('invalid_request', "A response_format of type 'json_schema' cannot be sent to this model.", { param: 'response_format' });
+  }
   const system: Block[] = [];
   const turns: Turn[] = [];
   const add = (role: Turn['role'], content: Block[]) => {

@@ -112,4 +112,17 @@ describe('/v1/chat/completions to an Anthropic-format supplier', () => {
     expect(await response.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'n' } });
     expect(edge.supplier.calls).toHaveLength(0);
   });
+
+  it('refuses a json_schema response_format with a 400 rather than answering unconstrained text', async () => {
+    const { edge, route, ask } = await setup();
+    const refused = await ask({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { param: 'response_format' } });
+    expect(edge.supplier.calls).toHaveLength(0);
+
+    edge.supplier.script(route, anthropicMessage({ content: [{ type: 'text', text: '{}' }] }));
+    const loose = await ask({ response_format: { type: 'json_object' } });
+    expect(loose.status).toBe(200);
+    await loose.text();
+  });
 });
