@@ -28,6 +28,8 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   if (body.response_format?.type === 'json_schema') {
     throw new ApiError('invalid_request', "A response_format of type 'json_schema' cannot be sent to this model.", { param: 'response_format' });
   }
+  // Nor log probabilities: a client that asked for them reads them from the answer.
+  if (body.logprobs === true) throw new ApiError('invalid_request', 'This model does not return log probabilities.', { param: 'logprobs' });
   const system: Block[] = [];
   const turns: Turn[] = [];
   const add = (role: Turn['role'], content: Block[]) => {

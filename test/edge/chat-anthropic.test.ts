@@ -125,4 +125,12 @@ describe('/v1/chat/completions to an Anthropic-format supplier', () => {
     expect(loose.status).toBe(200);
     await loose.text();
   });
+
+  it('refuses logprobs with a 400: a client that asked for them reads them from the answer', async () => {
+    const { edge, ask } = await setup();
+    const refused = await ask({ logprobs: true, top_logprobs: 2 });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { param: 'logprobs' } });
+    expect(edge.supplier.calls).toHaveLength(0);
+  });
 });
