@@ -72,6 +72,14 @@ export function chatUsageOf(value: unknown): MeteredUsage | null {
 export const HEARTBEAT_MS = 150;
 
 /**
+ * A supplier silent this long in the middle of an answer (after its headers) is taken for hung:
+ * the answer ends as a supplier failure and its call is cancelled. Without it, a hung supplier
+ * with a client that keeps waiting held the request, its memory and its lease's reservation for
+ * good. Far above any real pause (a reasoning model thinks for minutes, not a quarter hour).
+ */
+export const SUPPLIER_IDLE_LIMIT_MS = 15 * 60_000;
+
+/**
  * Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. Pulled,
  * never buffered ahead: a chunk is read from the supplier only when the client wants the next one,
  * and a client that goes away cancels the supplier's body as soon as the runtime notices, which
@@ -87,16 +95,24 @@ export function meter(
     result(): Omit<MeterResult, 'outcome'>;
     /** Bytes the client may get at any event boundary with no effect (an SSE comment). */
     heartbeat?: () => Uint8Array;
+    /** Tests only: SUPPLIER_IDLE_LIMIT_MS otherwise. */
+    idleLimitMs?: number;
   },
   onEnd: OnEnd,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
+  const idleLimitMs = handle.idleLimitMs ?? SUPPLIER_IDLE_LIMIT_MS;
   let ended = false;
   let cancelled = false;
   // One timer per answer, from its first read to its end. A tick sends a heartbeat when the
-  // client is waiting on a read of the supplier and got nothing since the last tick.
+  // client is waiting on a read of the supplier and got nothing since the last tick, and ends a
+  // read of the supplier that has waited past the idle limit.
   let beat: ReturnType<typeof setInterval> | null = null;
   let waiting = false;
+  /** When the read now waiting on the supplier began (a slow client's own pauses do not count). */
+  let readSinceMs = 0;
+  /** The idle limit cancelled the supplier's body: its end is a failure, not a complete answer. */
+  let idle = false;
   let sent = false;
   const stopBeat = () => {
     if (beat !== null) clearInterval(beat);
@@ -119,10 +135,15 @@ export function meter(
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        if (handle.heartbeat && beat === null && !ended) {
+        if (beat === null && !ended) {
           const heartbeat = handle.heartbeat;
           beat = setInterval(() => {
-            if (waiting && !sent && !cancelled) controller.enqueue(heartbeat());
+            if (waiting && !idle && Date.now() - readSinceMs >= idleLimitMs) {
+              idle = true;
+              void reader.cancel(new Error('supplier idle')).catch(() => {});
+              return;
+            }
+            if (heartbeat && waiting && !sent && !cancelled) controller.enqueue(heartbeat());
             sent = false;
           }, HEARTBEAT_MS);
         }
@@ -139,12 +160,18 @@ export function meter(
           let step: ReadableStreamReadResult<Uint8Array>;
           try {
             waiting = true;
+            readSinceMs = Date.now();
             step = await reader.read();
           } catch (err) {
             await fail(err);
             return;
           }
           waiting = false;
+          if (idle) {
+            // A cancelled body reads as done: it was cut, not complete.
+            await fail(new Error(`the supplier sent nothing for ${Math.round(idleLimitMs / 1000)} s`));
+            return;
+          }
           if (step.done) {
             stopBeat();
             const tail = handle.end();
