@@ -4,6 +4,7 @@
 // `duration` or `usage.seconds` when the supplier says, else the upload's estimated length.
 
 import type { Handler } from 'hono';
+import { z } from 'zod';
 import { ApiError } from '../../shared/errors.ts';
 import { ModelName } from '../../shared/model-name.ts';
 import { TranscriptionSeconds } from '../../shared/openai-audio.ts';
@@ -14,6 +15,10 @@ import { runInference } from '../inference.ts';
 import { meterJsonPassThrough, type JsonReading } from '../meter-json.ts';
 import { openAiMultipartRequest } from '../providers/openai-endpoints.ts';
 import type { EdgeEnv } from '../request-context.ts';
+import { parseBody } from '../validation.ts';
+
+/** The multipart `model` field, checked as every JSON surface checks its model. */
+const UploadModel = z.object({ model: ModelName });
 
 /** OpenAI's upload limit for audio files. */
 export const DEFAULT_MAX_AUDIO_BYTES = 25 * 1024 * 1024;
@@ -34,8 +39,7 @@ async function readUpload(request: Request, maxBytes: number): Promise<{ form: F
   const model = form.get('model');
   const file = form.get('file');
   if (typeof model !== 'string' || model === '') throw new ApiError('validation_failed', "Invalid value for 'model': a model id is required.", { param: 'model' });
-  const named = ModelName.safeParse(model);
-  if (!named.success) throw new ApiError('validation_failed', `Invalid value for 'model': ${named.error.issues[0]!.message}`, { param: 'model' });
+  parseBody(UploadModel, { model });
   if (typeof file === 'string' || file === null) throw new ApiError('validation_failed', "Invalid value for 'file': an audio file is required.", { param: 'file' });
   return { form, bytes: bytes.byteLength, model, file };
 }
