@@ -114,7 +114,8 @@ export function responsesToChat(body: ResponsesRequest): ResponsesTranslation {
   const choice = body.tool_choice;
   if (choice) chat.tool_choice = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
   if (typeof body.parallel_tool_calls === 'boolean' && tools) chat.parallel_tool_calls = body.parallel_tool_calls;
-  // max_tokens rather than max_completion_tokens: every open-model server reads the former.
+  // max_tokens rather than max_completion_tokens: every open-model server reads the former
+  // (OpenAI's reasoning models get the latter: providers/openai.ts).
   if (body.max_output_tokens) chat.max_tokens = body.max_output_tokens;
   if (typeof body.temperature === 'number') chat.temperature = body.temperature;
   if (typeof body.top_p === 'number') chat.top_p = body.top_p;

@@ -9,8 +9,8 @@ import { scenario } from './support/scenario.ts';
 
 const body = (model: string, extra: Record<string, unknown> = {}) => ({ model, max_tokens: 100, messages: [{ role: 'user', content: 'Hello there.' }], ...extra });
 
-async function setup(format: 'anthropic' | 'openai', key: Record<string, unknown> = {}) {
-  const route = buildRoute({ format });
+async function setup(format: 'anthropic' | 'openai', key: Record<string, unknown> = {}, upstreamModel?: string) {
+  const route = buildRoute({ format, ...(upstreamModel ? { upstream_model: upstreamModel } : {}) });
   const s = await scenario({ model: buildModel({ routes: [route] }), key, edge: { supplierKeys: { [route.supplier_id]: 'sk-supplier' } } });
   const send = (path: string, payload: unknown) =>
     s.edge.send(path, { body: payload, headers: { 'x-api-key': s.key.token, 'anthropic-version': '2023-06-01' } });
@@ -82,6 +82,17 @@ describe('/v1/messages to an OpenAI-format supplier', () => {
     expect(call!.body).toMatchObject({ model: route.upstream_model, max_tokens: 100, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there.' }] });
     expect(message).toMatchObject({ type: 'message', role: 'assistant', model: model.id, content: [{ type: 'text', text: 'Hi' }], stop_reason: 'end_turn', usage: { input_tokens: 5, cache_read_input_tokens: 15, output_tokens: 4 } });
     expect(edge.events()[0]).toMatchObject({ input_tokens: 20, output_tokens: 4, estimated: false });
+  });
+
+  it('sends max_completion_tokens instead of max_tokens to OpenAI reasoning models, which refuse the latter', async () => {
+    for (const upstream of ['o4-mini', 'gpt-5-mini', 'openai/o3']) {
+      const { edge, route, model, send } = await setup('openai', {}, upstream);
+      edge.supplier.script(route, completion({ content: 'Hi' }));
+      await (await send('/v1/messages', body(model.id))).text();
+      const sent = edge.supplier.callsTo(route)[0]!.body;
+      expect(sent).toMatchObject({ model: upstream, max_completion_tokens: 100 });
+      expect(sent).not.toHaveProperty('max_tokens');
+    }
   });
 
   it('translates the stream into Anthropic events from message_start to message_stop', async () => {
