@@ -22,12 +22,6 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function messagesRequestFromChat(body: ChatCompletionRequest, options: { defaultMaxTokens: number }): Record<string, unknown> {
   // Messages answers one choice; dropping `n` would bill and answer fewer than the client asked for.
   if (typeof body.n === 'number' && body.n !== 1) throw new ApiError('invalid_request', "This model answers one choice per request: 'n' must be 1.", { param: 'n' });
-  // Messages has no schema-constrained output: dropped, a client that parses the answer against
-  // its schema would get free text. (json_object passes, unenforced: OpenAI requires the prompt to
-  // ask for JSON, which Claude follows.)
-  if (body.response_format?.type === 'json_schema') {
-    throw new ApiError('invalid_request', "A response_format of type 'json_schema' cannot be sent to this model.", { param: 'response_format' });
-  }
   // Nor log probabilities: a client that asked for them reads them from the answer.
   if (body.logprobs === true) throw new ApiError('invalid_request', 'This model does not return log probabilities.', { param: 'logprobs' });
   const system: Block[] = [];
@@ -63,11 +57,40 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   // temperature, and newer Claude models refuse the two together: only a real cutoff is sent.
   if (typeof body.top_p === 'number' && body.top_p < 1) out.top_p = body.top_p;
   if (typeof body.user === 'string') out.metadata = { user_id: body.user };
+  const schema = jsonSchemaOf(body);
+  if (schema) {
+    // Messages has no schema-constrained text: the schema becomes the one tool the model must
+    // call, and the answer's translation gives its input back as the message content.
+    if (Array.isArray(body.tools) && body.tools.length > 0) {
+      throw new ApiError('invalid_request', "A response_format of type 'json_schema' cannot be sent to this model together with tools.", { param: 'response_format' });
+    }
+    out.tools = [{ name: JSON_ANSWER_TOOL, description: 'Give the answer as JSON matching this schema.', input_schema: schema }];
+    out.tool_choice = { type: 'tool', name: JSON_ANSWER_TOOL };
+    return out;
+  }
   const tools = toolsFrom(body.tools);
   if (tools.length > 0) out.tools = tools;
   const choice = toolChoiceFrom(body.tool_choice, body.parallel_tool_calls);
   if (choice && (tools.length > 0 || choice.type === 'none')) out.tool_choice = choice;
   return out;
+}
+
+/** The tool a `json_schema` answer is given through (edge/formats: the answer's translators read it back). */
+export const JSON_ANSWER_TOOL = 'json_answer';
+
+/**
+ * The schema of a `response_format: json_schema` request, or null for any other. Anthropic's tool
+ * input must be an object: any other root is refused (it cannot be carried).
+ */
+export function jsonSchemaOf(body: ChatCompletionRequest): Record<string, unknown> | null {
+  const format = body.response_format;
+  if (format?.type !== 'json_schema') return null;
+  const spec = (format as { json_schema?: { schema?: unknown } }).json_schema;
+  const schema = isObject(spec) ? spec.schema : undefined;
+  if (!isObject(schema) || schema.type !== 'object') {
+    throw new ApiError('invalid_request', "This model takes a response_format json_schema whose root is an object.", { param: 'response_format.json_schema.schema' });
+  }
+  return schema;
 }
 
 function textBlocks(content: unknown, param: string): Block[] {

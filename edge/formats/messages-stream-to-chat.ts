@@ -7,11 +7,13 @@
 import { MessagesUsage } from '../../shared/anthropic-messages.ts';
 import { errorBody } from '../../shared/errors.ts';
 import type { SseEvent } from '../sse.ts';
+import { JSON_ANSWER_TOOL } from './chat-to-messages-request.ts';
 import { finishReasonFromStop, type FinishReason } from './stop-reason.ts';
 import { parseJsonObject, sseData, type StreamTranslator } from './stream-translator.ts';
 import { chatUsageFromAnthropic, countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './token-usage.ts';
 
-export function messagesStreamToChat(options: { model: string; created: number; includeUsage: boolean; requestId: string }): StreamTranslator {
+/** `jsonAnswer`: as in message-to-chat-completion.ts, JSON_ANSWER_TOOL's input streams as content. */
+export function messagesStreamToChat(options: { model: string; created: number; includeUsage: boolean; requestId: string; jsonAnswer?: boolean }): StreamTranslator {
   let id = 'chatcmpl-';
   let counts: AnthropicCounts | null = null;
   let finish: FinishReason | null = null;
@@ -19,6 +21,8 @@ export function messagesStreamToChat(options: { model: string; created: number; 
   let deltas = 0;
   // Anthropic numbers content blocks; OpenAI numbers tool calls only.
   const toolIndex = new Map<number, number>();
+  /** The content block that carries a json_schema answer, if any. */
+  let answerBlock: number | null = null;
 
   const chunk = (delta: Record<string, unknown>, finishReason: FinishReason | null = null) =>
     sseData({ id, object: 'chat.completion.chunk', created: options.created, model: options.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
@@ -57,6 +61,10 @@ export function messagesStreamToChat(options: { model: string; created: number; 
         case 'content_block_start': {
           const block = (data.content_block ?? {}) as Record<string, unknown>;
           if (block.type !== 'tool_use') return [];
+          if (options.jsonAnswer && block.name === JSON_ANSWER_TOOL && answerBlock === null) {
+            answerBlock = Number(data.index);
+            return [];
+          }
           const index = toolIndex.size;
           toolIndex.set(Number(data.index), index);
           return [chunk({ tool_calls: [{ index, id: String(block.id ?? ''), type: 'function', function: { name: String(block.name ?? ''), arguments: '' } }] })];
@@ -66,6 +74,10 @@ export function messagesStreamToChat(options: { model: string; created: number; 
           if (delta.type === 'text_delta' && typeof delta.text === 'string') {
             deltas++;
             return [chunk({ content: delta.text })];
+          }
+          if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && Number(data.index) === answerBlock) {
+            deltas++;
+            return [chunk({ content: delta.partial_json })];
           }
           const index = toolIndex.get(Number(data.index));
           if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && index !== undefined) {
@@ -77,7 +89,9 @@ export function messagesStreamToChat(options: { model: string; created: number; 
         }
         case 'message_delta': {
           mergeUsage(data.usage);
-          finish = finishReasonFromStop(((data.delta ?? {}) as Record<string, unknown>).stop_reason as string | null) ?? 'stop';
+          const stop = ((data.delta ?? {}) as Record<string, unknown>).stop_reason as string | null;
+          // The forced answer tool is how the model answered, not a tool call for the client.
+          finish = answerBlock !== null && stop === 'tool_use' ? 'stop' : (finishReasonFromStop(stop) ?? 'stop');
           return [chunk({}, finish)];
         }
         case 'message_stop': {

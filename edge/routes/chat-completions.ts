@@ -33,6 +33,8 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const asMessages = () => (translated ??= messagesRequestFromChat(body, { defaultMaxTokens: maxOutput ?? FALLBACK_MAX_TOKENS }));
     const requestId = c.get('requestId');
     const includeUsage = body.stream_options?.include_usage === true;
+    // A json_schema response_format reaches a Claude model as a forced tool: its input is the answer.
+    const jsonAnswer = body.response_format?.type === 'json_schema';
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',
@@ -46,9 +48,9 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
         if (route.format === 'anthropic') {
           const created = Math.floor(deps.nowMs() / 1000);
           return body.stream
-            ? { body: meterTranslatedStream(upstreamBody, messagesStreamToChat({ model: body.model, created, includeUsage, requestId }), onEnd), contentType: 'text/event-stream; charset=utf-8' }
+            ? { body: meterTranslatedStream(upstreamBody, messagesStreamToChat({ model: body.model, created, includeUsage, requestId, jsonAnswer }), onEnd), contentType: 'text/event-stream; charset=utf-8' }
             : {
-                body: meterJsonTranslated(response, (j) => chatCompletionFromMessage(j, { model: body.model, created }), () => unreadable(requestId), onEnd),
+                body: meterJsonTranslated(response, (j) => chatCompletionFromMessage(j, { model: body.model, created, jsonAnswer }), () => unreadable(requestId), onEnd),
                 contentType: 'application/json',
               };
         }

@@ -39,6 +39,8 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     let asMessages: Record<string, unknown> | undefined;
     const messagesRequest = () => (asMessages ??= messagesRequestFromChat(translated.chat, { defaultMaxTokens: maxOutput ?? FALLBACK_MAX_TOKENS }));
     const created = Math.floor(deps.nowMs() / 1000);
+    // A json_schema text.format reaches a Claude model as a forced tool: its input is the answer.
+    const jsonAnswer = translated.chat.response_format?.type === 'json_schema';
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',
@@ -52,10 +54,10 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
         const viaMessages = route.format === 'anthropic';
         return body.stream
           ? {
-              body: responsesEventStream(upstreamBody, body, ids, onEnd, viaMessages ? messagesStreamToChat({ model: body.model, created, includeUsage: true, requestId: c.get('requestId') }) : null),
+              body: responsesEventStream(upstreamBody, body, ids, onEnd, viaMessages ? messagesStreamToChat({ model: body.model, created, includeUsage: true, requestId: c.get('requestId'), jsonAnswer }) : null),
               contentType: 'text/event-stream; charset=utf-8',
             }
-          : { body: responsesJson(response, body, ids, onEnd, viaMessages ? (m) => chatCompletionFromMessage(m, { model: body.model, created }) : null), contentType: 'application/json' };
+          : { body: responsesJson(response, body, ids, onEnd, viaMessages ? (m) => chatCompletionFromMessage(m, { model: body.model, created, jsonAnswer }) : null), contentType: 'application/json' };
       },
     });
   };

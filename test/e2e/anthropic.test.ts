@@ -162,6 +162,23 @@ describe.skipIf(!postgresAvailable())('Anthropic and OpenAI clients against both
     });
   });
 
+  it('answers a json_schema response_format from a Claude model through the openai SDK, streamed and not', async () => {
+    const response_format = { type: 'json_schema' as const, json_schema: { name: 'weather', strict: true, schema: { ...weatherSchema, required: ['city'] } } };
+    const messages = [{ role: 'user' as const, content: 'Weather in Oslo as JSON.' }];
+    const completion = await openai().chat.completions.create({ model: 'claude-model', response_format, messages });
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+    expect(completion.choices[0]!.message.tool_calls).toBeUndefined();
+    expect(JSON.parse(completion.choices[0]!.message.content!)).toEqual({ city: 'tok0' });
+
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of await openai().chat.completions.create({ model: 'claude-model', response_format, messages, stream: true })) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect({ json: JSON.parse(text) as unknown, finish }).toEqual({ json: { city: 'tok0' }, finish: 'stop' });
+  });
+
   it('never stores prompt text in usage or audit rows', async () => {
     const everything = await testDb.db.query('SELECT (SELECT json_agg(u) FROM usage_events u)::text || coalesce((SELECT json_agg(a) FROM audit_log a)::text, \'\') AS t');
     expect(everything.rows[0]!.t).not.toContain(MARKER);

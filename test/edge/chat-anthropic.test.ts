@@ -113,11 +113,43 @@ describe('/v1/chat/completions to an Anthropic-format supplier', () => {
     expect(edge.supplier.calls).toHaveLength(0);
   });
 
-  it('refuses a json_schema response_format with a 400 rather than answering unconstrained text', async () => {
+  const weather = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+  const jsonSchema = { response_format: { type: 'json_schema', json_schema: { name: 'weather', strict: true, schema: weather } } };
+
+  it('answers a json_schema response_format through a forced tool, its input as the message content', async () => {
     const { edge, route, ask } = await setup();
-    const refused = await ask({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } } });
-    expect(refused.status).toBe(400);
-    expect(await refused.json()).toMatchObject({ error: { param: 'response_format' } });
+    edge.supplier.script(route, anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'json_answer', input: { city: 'Oslo' } }], stopReason: 'tool_use' }));
+
+    const completion = (await (await ask(jsonSchema)).json()) as { choices: { message: Record<string, unknown>; finish_reason: string }[] };
+
+    const sent = edge.supplier.callsTo(route)[0]!.body;
+    expect(sent.tools).toEqual([{ name: 'json_answer', description: expect.any(String), input_schema: weather }]);
+    expect(sent.tool_choice).toEqual({ type: 'tool', name: 'json_answer' });
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+    expect(completion.choices[0]!.message).not.toHaveProperty('tool_calls');
+    expect(JSON.parse(completion.choices[0]!.message.content as string)).toEqual({ city: 'Oslo' });
+  });
+
+  it('streams a json_schema answer as content deltas with finish_reason stop', async () => {
+    const { route, edge, ask } = await setup();
+    edge.supplier.script(route, eventStream(anthropicEvents({ tool: { id: 'toolu_1', name: 'json_answer', pieces: ['{"city"', ':"Oslo"}'] }, stopReason: 'tool_use' })));
+
+    const events = await sseReader(await ask({ ...jsonSchema, stream: true })).rest();
+    const chunks = events.filter((e) => e !== '[DONE]').map((e) => JSON.parse(e) as { choices: { delta: { content?: string; tool_calls?: unknown }; finish_reason: string | null }[] });
+
+    expect(streamedText(events)).toBe('{"city":"Oslo"}');
+    expect(chunks.some((c) => c.choices[0]?.delta.tool_calls !== undefined)).toBe(false);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('stop');
+    expect(events.at(-1)).toBe('[DONE]');
+  });
+
+  it('refuses a json_schema it cannot carry (beside tools, or not an object) with a 400, and passes json_object', async () => {
+    const { edge, route, ask } = await setup();
+    const withTools = await ask({ ...jsonSchema, tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] });
+    expect(withTools.status).toBe(400);
+    expect(await withTools.json()).toMatchObject({ error: { param: 'response_format' } });
+    const notObject = await ask({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'array' } } } });
+    expect(notObject.status).toBe(400);
     expect(edge.supplier.calls).toHaveLength(0);
 
     edge.supplier.script(route, anthropicMessage({ content: [{ type: 'text', text: '{}' }] }));

@@ -233,6 +233,19 @@ describe('POST /v1/responses', () => {
     expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
   });
 
+  it('answers a json_schema text.format from an Anthropic-format route as output text, through a forced tool', async () => {
+    const route = buildRoute({ format: 'anthropic' });
+    const s = await scenario({ model: buildModel({ routes: [route] }) });
+    const schema = { type: 'object', properties: { word: { type: 'string' } } };
+    s.edge.supplier.script(route, anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_1', name: 'json_answer', input: { word: 'Bonjour' } }], stopReason: 'tool_use' }));
+    const res = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', text: { format: { type: 'json_schema', name: 'w', schema } } } });
+    const body = (await res.json()) as { status: string; output: { type: string; content?: { text: string }[] }[] };
+    expect(body.status).toBe('completed');
+    expect(body.output.map((o) => o.type)).toEqual(['message']);
+    expect(JSON.parse(body.output[0]!.content![0]!.text)).toEqual({ word: 'Bonjour' });
+    expect(s.edge.supplier.callsTo(route)[0]!.body.tool_choice).toEqual({ type: 'tool', name: 'json_answer' });
+  });
+
   it('refuses a model of another type with a 400 naming its type, and calls no supplier', async () => {
     const s = await scenario({ model: { type: 'embedding' } });
     const res = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x' } });
