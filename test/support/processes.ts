@@ -7,15 +7,29 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports handed to another process's server: below the kernel's ephemeral range (32768–60999). */
+const SERVER_PORTS = { from: 20_000, to: 32_000 };
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free loopback port for a server another process opens. Not from listen(0): such a port is an
+ * ephemeral one, which an outgoing connection may take between this check and the child's listen
+ * (seen in CI: the control plane's EADDRINUSE). Below the ephemeral range only another test
+ * drawing the same port could, and the draw is random.
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < 100; tries++) {
+    const port = SERVER_PORTS.from + Math.floor(Math.random() * (SERVER_PORTS.to - SERVER_PORTS.from));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port between ${SERVER_PORTS.from} and ${SERVER_PORTS.to}`);
 }
 
 export interface ControlPlaneProcess {
