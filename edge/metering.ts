@@ -128,6 +128,17 @@ export function meter(
     ended = true;
     return onEnd({ ...handle.result(), outcome, ...(failure === undefined ? {} : { failure }) });
   };
+  /**
+   * After the first byte there is no failover: a supplier that fails, goes idle, or sends what
+   * cannot be read (an event over the splitter's bound) ends the stream with an error event.
+   */
+  const fail = async (controller: ReadableStreamDefaultController<Uint8Array>, err: unknown) => {
+    stopBeat();
+    const tail = handle.failure();
+    if (tail) controller.enqueue(tail);
+    await finish('upstream_failed', failureOf(err));
+    close(controller);
+  };
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
     sent = true;
     controller.enqueue(bytes);
@@ -147,15 +158,6 @@ export function meter(
             sent = false;
           }, HEARTBEAT_MS);
         }
-        // After the first byte there is no failover: a supplier that fails, or sends what cannot
-        // be read (an event over the splitter's bound), ends the stream with an error event.
-        const fail = async (err: unknown) => {
-          stopBeat();
-          const tail = handle.failure();
-          if (tail) controller.enqueue(tail);
-          await finish('upstream_failed', failureOf(err));
-          close(controller);
-        };
         for (;;) {
           let step: ReadableStreamReadResult<Uint8Array>;
           try {
@@ -163,13 +165,13 @@ export function meter(
             readSinceMs = Date.now();
             step = await reader.read();
           } catch (err) {
-            await fail(err);
+            await fail(controller, err);
             return;
           }
           waiting = false;
           if (idle) {
             // A cancelled body reads as done: it was cut, not complete.
-            await fail(new Error(`the supplier sent nothing for ${Math.round(idleLimitMs / 1000)} s`));
+            await fail(controller, new Error(`the supplier sent nothing for ${Math.round(idleLimitMs / 1000)} s`));
             return;
           }
           if (step.done) {
@@ -185,7 +187,7 @@ export function meter(
             out = handle.chunk(step.value);
           } catch (err) {
             void reader.cancel(err).catch(() => {});
-            await fail(err);
+            await fail(controller, err);
             return;
           }
           if (out && out.byteLength > 0) {

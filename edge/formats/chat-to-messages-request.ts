@@ -78,14 +78,16 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
 /** The tool a `json_schema` answer is given through (edge/formats: the answer's translators read it back). */
 export const JSON_ANSWER_TOOL = 'json_answer';
 
+/** The request asks for a json_schema answer: a Claude model gives it through JSON_ANSWER_TOOL. */
+export const wantsJsonAnswer = (body: ChatCompletionRequest): boolean => body.response_format?.type === 'json_schema';
+
 /**
  * The schema of a `response_format: json_schema` request, or null for any other. Anthropic's tool
  * input must be an object: any other root is refused (it cannot be carried).
  */
 export function jsonSchemaOf(body: ChatCompletionRequest): Record<string, unknown> | null {
-  const format = body.response_format;
-  if (format?.type !== 'json_schema') return null;
-  const spec = (format as { json_schema?: { schema?: unknown } }).json_schema;
+  if (!wantsJsonAnswer(body)) return null;
+  const spec = (body.response_format as { json_schema?: { schema?: unknown } }).json_schema;
   const schema = isObject(spec) ? spec.schema : undefined;
   if (!isObject(schema) || schema.type !== 'object') {
     throw new ApiError('invalid_request', "This model takes a response_format json_schema whose root is an object.", { param: 'response_format.json_schema.schema' });

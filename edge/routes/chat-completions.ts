@@ -6,7 +6,7 @@ import { errorBody } from '../../shared/errors.ts';
 import { ChatCompletionRequest } from '../../shared/openai-chat.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
-import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to-messages-request.ts';
+import { FALLBACK_MAX_TOKENS, messagesRequestFromChat, wantsJsonAnswer } from '../formats/chat-to-messages-request.ts';
 import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
 import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
 import { runInference } from '../inference.ts';
@@ -34,7 +34,7 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const requestId = c.get('requestId');
     const includeUsage = body.stream_options?.include_usage === true;
     // A json_schema response_format reaches a Claude model as a forced tool: its input is the answer.
-    const jsonAnswer = body.response_format?.type === 'json_schema';
+    const jsonAnswer = wantsJsonAnswer(body);
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',

@@ -20,7 +20,7 @@ import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { createSseSplitter, encodeSse, parseSseEvent, sseHeartbeat, type SseEvent } from '../sse.ts';
 import type { StreamTranslator } from '../formats/stream-translator.ts';
-import { FALLBACK_MAX_TOKENS, messagesRequestFromChat } from '../formats/chat-to-messages-request.ts';
+import { FALLBACK_MAX_TOKENS, messagesRequestFromChat, wantsJsonAnswer } from '../formats/chat-to-messages-request.ts';
 import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
 import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
 import { anthropicRequest } from '../providers/anthropic.ts';
@@ -40,7 +40,7 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const messagesRequest = () => (asMessages ??= messagesRequestFromChat(translated.chat, { defaultMaxTokens: maxOutput ?? FALLBACK_MAX_TOKENS }));
     const created = Math.floor(deps.nowMs() / 1000);
     // A json_schema text.format reaches a Claude model as a forced tool: its input is the answer.
-    const jsonAnswer = translated.chat.response_format?.type === 'json_schema';
+    const jsonAnswer = wantsJsonAnswer(translated.chat);
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',
