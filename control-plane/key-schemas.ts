@@ -6,12 +6,13 @@ import { microsToUsd } from '../shared/money.ts';
 import { PageQuery } from './pagination.ts';
 import { BudgetPeriod, UsdAmount } from './usd-amount.ts';
 import type { KeyRow } from './sql/keys.ts';
+import { isoTimestamp } from '../shared/timestamp.ts';
 
 const Names = z.array(z.string().min(1).max(200)).max(100);
 
 const Rpm = z.number().int().min(1).max(1_000_000);
 const Tpm = z.number().int().min(1).max(1_000_000_000);
-const Expiry = z.iso.datetime({ offset: true });
+const Expiry = isoTimestamp({ offset: true });
 
 const budgetPair = (b: { budget_limit?: unknown; budget_period?: unknown }) =>
   (b.budget_limit === undefined || b.budget_limit === null) === (b.budget_period === undefined || b.budget_period === null);

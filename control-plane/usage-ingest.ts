@@ -55,7 +55,7 @@ export async function ingestUsage(db: Database, nodeId: string, events: readonly
     await addToDailyRollups(tx, dailyIncrements(inserted));
     const alerts = await postUsageDebits(tx, orgDebits(inserted), ledgerRef(inserted), { actor: `usage:${nodeId}` });
     // The same cost moves out of the holds of the leases the events were admitted under.
-    await applyLeaseUsage(tx, inserted);
+    await applyLeaseUsage(tx, nodeId, inserted);
     return { inserted, alerts };
   });
 
@@ -162,13 +162,16 @@ function orgDebits(rows: readonly IngestedRow[]): { org_id: string; micros: numb
 }
 
 /**
- * The ledger reference of one ingest: a digest of the event ids it added. Each event is added by
- * exactly one committed ingest, so two ingests never share a reference, and the ledger's own
- * idempotency by (kind, ref, org) could only ever skip a true repeat.
+ * The ledger reference of one ingest: a digest of the rows it added, each by its event id and its
+ * start. Each row is added by exactly one committed ingest, so two ingests never share a
+ * reference, and the ledger's own idempotency by (kind, ref, org) could only ever skip a true
+ * repeat. The start is part of it because rows are unique by (id, started_at) (the table is
+ * partitioned by start): an id sent again with another start is a second row, in the rollups and
+ * the leases, and must be a second debit too, or the wallet would disagree with the usage.
  */
 function ledgerRef(rows: readonly IngestedRow[]): string {
   const hash = createHash('sha256');
-  for (const id of rows.map((r) => r.id).sort()) hash.update(id);
+  for (const key of rows.map((r) => `${r.id}@${r.started_at}`).sort()) hash.update(`${key}\n`);
   return `usage-events:${hash.digest('hex')}`;
 }
 

@@ -32,6 +32,8 @@ export function scopeKey(scope: AllowanceScope): string {
 }
 
 const Count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Requests are counted in an `integer` column (migration 0012): a larger count would fail there. */
+const RequestCount = z.number().int().nonnegative().max(2_147_483_647);
 
 /** One dimension of a demand: the least that admits one waiting request, all of them, and a prefetch. */
 const Demand = z.object({ need: Count, demand: Count, prefetch: Count });
@@ -70,7 +72,7 @@ export const AllowanceSync = z.object({
    * were admitted. `closed` once nothing runs under it any more: the caps are then final usage.
    */
   update: z
-    .array(z.object({ lease_id: z.uuid(), money_cap: Count, tokens_cap: Count, requests_used: Count, closed: z.boolean() }))
+    .array(z.object({ lease_id: z.uuid(), money_cap: Count, tokens_cap: Count, requests_used: RequestCount, closed: z.boolean() }))
     .max(MAX_LEASE_UPDATES)
     .default([]),
   /** Leases with requests still running (long streams): kept alive for another lease lifetime. */

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { ModelName } from './model-name.ts';
 import { Region } from './manifest.ts';
+import { isoTimestamp } from './timestamp.ts';
 
 export const MAX_USAGE_BATCH = 1000;
 /**
@@ -40,7 +41,7 @@ export const UsageEvent = z.object({
   estimated: z.boolean(),
   /** Audio surfaces, billed per second; optional so events from edges that predate it still validate. */
   audio_seconds: z.number().nonnegative().max(MAX_EVENT_AUDIO_SECONDS).default(0),
-  started_at: z.iso.datetime(),
+  started_at: isoTimestamp(),
   latency_ms: Count,
   /**
    * The allowance leases (org wallet, user budget, key budget/limits) this request's reservation

@@ -12,6 +12,7 @@ import type { Database } from '../db.ts';
 import type { AppEnv } from '../request-context.ts';
 import { listAuditRows, type AuditRow } from '../sql/audit.ts';
 import { parseQuery } from '../validation.ts';
+import { isoTimestamp } from '../../shared/timestamp.ts';
 
 const Text = z.string().min(1).max(200);
 
@@ -22,9 +23,9 @@ export const ListAudit = z.object({
   target_type: Text.optional(),
   target_id: Text.optional(),
   /** Inclusive. */
-  from: z.iso.datetime({ offset: true }).optional(),
+  from: isoTimestamp({ offset: true }).optional(),
   /** Exclusive. */
-  to: z.iso.datetime({ offset: true }).optional(),
+  to: isoTimestamp({ offset: true }).optional(),
   // Larger pages than other lists: this is an export, and rows are small.
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** The seq of the last row already read (next_cursor). */

@@ -16,6 +16,7 @@ import { bumpManifestVersion } from '../sql/manifest.ts';
 import { findModel } from '../sql/models.ts';
 import { findPriceVersion, insertPriceVersion, listPriceVersions, type PriceRow } from '../sql/prices.ts';
 import { parseJsonBody, parseQuery } from '../validation.ts';
+import { isoTimestamp } from '../../shared/timestamp.ts';
 
 /** Integer µUSD (per 1M tokens, or per second); above $1M per unit is a typo, not a price. */
 const Micros = z.number().int().min(0).max(1_000_000_000_000);
@@ -41,7 +42,7 @@ const Tiers = z
   });
 
 export const CreatePrice = z.strictObject({
-  effective_from: z.iso.datetime({ offset: true }),
+  effective_from: isoTimestamp({ offset: true }),
   input_per_mtok: Micros,
   output_per_mtok: Micros,
   cached_input_per_mtok: Micros.nullable().default(null),
@@ -53,7 +54,7 @@ export const CreatePrice = z.strictObject({
 export const ListPrices = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   /** The effective_from of the last version of the previous page (versions come newest first). */
-  after: z.iso.datetime({ offset: true }).optional(),
+  after: isoTimestamp({ offset: true }).optional(),
 });
 
 export const priceSpecs: ApiSpec[] = [

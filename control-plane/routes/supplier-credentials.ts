@@ -21,6 +21,7 @@ import { deleteSecrets } from '../sql/credential-secrets.ts';
 import { countRoutesPinning, findCredential, insertCredential, listCredentials, retireCredential, type CredentialRow } from '../sql/credentials.ts';
 import { findSupplier } from '../sql/suppliers.ts';
 import { parseJsonBody, parseQuery, pathUuid } from '../validation.ts';
+import { isoTimestamp } from '../../shared/timestamp.ts';
 
 // Printable ASCII without spaces: what API keys and RFC 6749 tokens are made of; a pasted
 // newline or space is refused rather than stored. Messages never echo the value.
@@ -32,7 +33,7 @@ export const CreateCredential = z.discriminatedUnion('kind', [
     kind: z.literal('oauth'),
     access_token: Secret,
     refresh_token: Secret,
-    access_token_expires_at: z.iso.datetime({ offset: true }),
+    access_token_expires_at: isoTimestamp({ offset: true }),
     token_url: OutboundUrl,
     // RFC 6749 Appendix A.1: a client id is VSCHARs (printable ASCII, space included).
     client_id: z.string().regex(/^[\x20-\x7e]{1,255}$/, 'printable ASCII; at most 255'),

@@ -16,10 +16,11 @@ import { actorOf, type AppEnv } from '../request-context.ts';
 import { findToken, insertToken, listTokens, revokeToken, type TokenRow } from '../sql/tokens.ts';
 import { findUser } from '../sql/users.ts';
 import { parseJsonBody, parseQuery, pathUuid } from '../validation.ts';
+import { isoTimestamp } from '../../shared/timestamp.ts';
 
 export const CreateToken = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  expires_at: z.iso.datetime({ offset: true }).optional(),
+  expires_at: isoTimestamp({ offset: true }).optional(),
 });
 
 export const tokenSpecs: ApiSpec[] = [

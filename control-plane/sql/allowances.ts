@@ -165,16 +165,21 @@ export async function updateLeases(
   now: Date,
 ): Promise<void> {
   if (updates.length === 0) return;
+  // Rows locked in id order, the order ingestion locks leases in (applyLeaseUsage): two
+  // transactions touching the same two leases can then never wait on each other in a cycle.
+  const sorted = [...updates].sort((a, b) => (a.lease_id < b.lease_id ? -1 : a.lease_id > b.lease_id ? 1 : 0));
   await q.query(
-    `UPDATE allowance_leases l
+    `WITH locked AS (SELECT id FROM allowance_leases WHERE id = ANY($4::uuid[]) AND node_id = $2 ORDER BY id FOR UPDATE)
+     UPDATE allowance_leases l
         SET money_cap = CASE WHEN l.money_cap IS NULL THEN NULL ELSE LEAST(l.money_cap, u.money_cap) END,
             tokens_cap = CASE WHEN l.tokens_cap IS NULL THEN NULL ELSE LEAST(l.tokens_cap, u.tokens_cap) END,
             requests_cap = CASE WHEN l.requests_cap IS NULL THEN NULL ELSE LEAST(l.requests_cap, u.requests_used) END,
             closed_at = CASE WHEN u.closed AND l.closed_at IS NULL THEN $3::timestamptz ELSE l.closed_at END,
             expires_at = CASE WHEN u.closed THEN GREATEST(l.expires_at, $3::timestamptz) ELSE l.expires_at END
        FROM jsonb_to_recordset($1::jsonb) AS u(lease_id uuid, money_cap bigint, tokens_cap bigint, requests_used integer, closed boolean)
+       JOIN locked ON locked.id = u.lease_id
       WHERE l.id = u.lease_id AND l.node_id = $2`,
-    [JSON.stringify(updates), nodeId, now],
+    [JSON.stringify(sorted), nodeId, now, sorted.map((u) => u.lease_id)],
   );
 }
 
@@ -194,22 +199,38 @@ export async function extendLeases(q: Queryable, nodeId: string, ids: string[], 
 /**
  * Ingestion's half of the hold accounting: each event's cost moves from the holds of the leases
  * it names to "spent". Call inside the ingest transaction, with the rows actually inserted.
+ * Only leases of the ingesting node in the event's own org count, each once per event: the ids
+ * come from a node, and a wrong one (a bug, or a node that is not ours any more) must not release
+ * money another org's or another node's lease holds back, nor count one event's cost twice.
  */
-export async function applyLeaseUsage(tx: Queryable, rows: { lease_ids?: readonly string[] | null; cost_micros: number }[]): Promise<void> {
-  const perLease = new Map<string, number>();
+export async function applyLeaseUsage(
+  tx: Queryable,
+  nodeId: string,
+  rows: { org_id: string; lease_ids?: readonly string[] | null; cost_micros: number }[],
+): Promise<void> {
+  const perLease = new Map<string, { org_id: string; micros: number }>();
   for (const row of rows) {
     if (row.cost_micros <= 0) continue;
-    for (const id of row.lease_ids ?? []) perLease.set(id, (perLease.get(id) ?? 0) + row.cost_micros);
+    for (const id of new Set(row.lease_ids ?? [])) {
+      const key = `${id}|${row.org_id}`;
+      const entry = perLease.get(key) ?? { org_id: row.org_id, micros: 0 };
+      entry.micros += row.cost_micros;
+      perLease.set(key, entry);
+    }
   }
   if (perLease.size === 0) return;
-  // Sorted: concurrent batches touching the same leases lock them in one order (no deadlock).
-  const entries = [...perLease].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const named = [...perLease].map(([key, v]) => ({ id: key.slice(0, key.indexOf('|')), ...v }));
+  // Locked in id order: concurrent batches touching the same leases lock them in one order (no deadlock).
   await tx.query(
-    `WITH locked AS (SELECT id FROM allowance_leases WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)
-     UPDATE allowance_leases l SET ingested_micros = l.ingested_micros + u.micros
-       FROM unnest($1::uuid[], $2::bigint[]) AS u(id, micros), locked
-      WHERE l.id = u.id AND locked.id = u.id`,
-    [entries.map(([id]) => id), entries.map(([, micros]) => micros)],
+    `WITH named AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS n(id, org_id, micros)),
+          locked AS (SELECT id FROM allowance_leases WHERE id = ANY($1::uuid[]) AND node_id = $4 ORDER BY id FOR UPDATE),
+          owed AS (SELECT n.id, sum(n.micros) AS micros
+                     FROM named n JOIN allowance_leases l ON l.id = n.id AND l.org_id = n.org_id AND l.node_id = $4
+                    GROUP BY n.id)
+     UPDATE allowance_leases l SET ingested_micros = l.ingested_micros + owed.micros
+       FROM owed, locked
+      WHERE l.id = owed.id AND locked.id = owed.id`,
+    [named.map((n) => n.id), named.map((n) => n.org_id), named.map((n) => n.micros), nodeId],
   );
 }
 

@@ -120,6 +120,22 @@ describe('allowance leases', () => {
     expect(Number(wallet.rows[0]!.balance_micros)).toBe(999_000);
   });
 
+  it("moves nothing out of another org's lease, and counts a lease named twice by one event once", async () => {
+    nowMs = Date.now();
+    const [orgA, orgB] = [await org(1_000_000), await org(10_000)];
+    const [keyA, keyB] = [await key(orgA), await key(orgB)];
+    const leaseB = granted(await acquire({ kind: 'org', org_id: orgB }, d(10_000)))!;
+    expect(leaseB.money).toBe(10_000);
+    // An event of org A names org B's lease (twice): B's wallet stays fully held.
+    await ingestUsage(h.testDb.db, h.nodeId, [usage(orgA, keyA, { lease_ids: [leaseB.id, leaseB.id] })], { log: silentLogger });
+    expect(await acquire({ kind: 'org', org_id: orgB }, d(1))).toMatchObject({ outcome: 'denied', reason: 'wallet' });
+    // B's own event naming its lease twice moves its 1,000 µUSD once: 9,000 stay held, nothing is free.
+    await ingestUsage(h.testDb.db, h.nodeId, [usage(orgB, keyB, { lease_ids: [leaseB.id, leaseB.id] })], { log: silentLogger });
+    const lease = await h.testDb.db.query<{ ingested_micros: string }>('SELECT ingested_micros::text FROM allowance_leases WHERE id = $1', [leaseB.id]);
+    expect(Number(lease.rows[0]!.ingested_micros)).toBe(1_000);
+    expect(await acquire({ kind: 'org', org_id: orgB }, d(1))).toMatchObject({ outcome: 'denied', reason: 'wallet' });
+  });
+
   it('releases the hold of a lease nobody closed once it expires (an edge died between reserve and settle)', async () => {
     nowMs = Date.now();
     const orgId = await org(100_000);
@@ -199,5 +215,11 @@ describe('allowance leases', () => {
     });
     expect(bad.status).toBe(422);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
+    // A request count beyond the integer column is the node's mistake (422), not a 500 it retries.
+    const huge = await h.request('POST', '/node/v1/allowances', {
+      headers: { authorization: await h.nodeAuthorization() },
+      body: { at: Date.now(), update: [{ lease_id: uuidv7(), money_cap: 0, tokens_cap: 0, requests_used: 3_000_000_000, closed: true }] },
+    });
+    expect(huge.status).toBe(422);
   });
 });

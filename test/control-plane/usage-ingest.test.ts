@@ -337,6 +337,21 @@ describe('idempotency', () => {
     expect(again.wallets.map((w, i) => w - once.wallets[i]!)).toEqual(orgIds.map(() => 0));
   });
 
+  it('keeps the wallet equal to the rows when an id comes back with another start (a second row, so a second debit)', async () => {
+    const t = await tenant(1);
+    const before = await walletMicros(t.orgId);
+    const first = event(t);
+    await ingest([first]);
+    // Rows are unique by (id, started_at): the same id a millisecond later is a row of its own.
+    await ingest([{ ...first, started_at: '2026-02-10T12:00:00.001Z' }]);
+    const after = await snapshot([t.orgId]);
+    expect(after.rows).toHaveLength(2);
+    expect(after.daily).toEqual(await rollupFromRaw([t.orgId]));
+    const spent = after.rows.reduce((sum, r) => sum + Number(r.cost_micros), 0);
+    expect(spent).toBeGreaterThan(0);
+    expect(after.wallets).toEqual([before - spent]);
+  });
+
   it.skipIf(!postgresAvailable())('concurrent ingests of overlapping batches neither deadlock nor count twice', async () => {
     const random = rng(424242);
     const tenants = [await tenant(3), await tenant(3)];

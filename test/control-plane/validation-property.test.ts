@@ -30,9 +30,12 @@ const idLike = fc.oneof(fc.uuid(), fc.constant('not-a-uuid'), fc.string({ maxLen
 /** Text with control characters, NUL included: PostgreSQL's text cannot hold U+0000. */
 const controlText = fc.string({ unit: fc.constantFrom('a', ' ', '\u0000', '\u0001', '\n', '\u007f', 'é'), minLength: 1, maxLength: 12 });
 
+/** Timestamps zod's ISO check accepts but PostgreSQL may not: the year 0000, and a year 10000 in UTC. */
+const edgeTimestamps = fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00', '2099-01-01T00:00:00Z');
+
 function bodies(spec: ApiSpec) {
   const names = fieldNames(spec.body);
-  const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), controlText);
+  const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), controlText, edgeTimestamps);
   const known = names.length ? fc.dictionary(fc.constantFrom(...names), value, { maxKeys: names.length }) : fc.object();
   return fc.oneof(
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
@@ -43,7 +46,7 @@ function bodies(spec: ApiSpec) {
 
 function queries(spec: ApiSpec) {
   const names = [...fieldNames(spec.query), 'limit', 'after', 'org_id'];
-  return fc.dictionary(fc.constantFrom(...names), fc.oneof(fc.string({ maxLength: 20 }), controlText, fc.constant(orgId), fc.integer().map(String)), { maxKeys: 4 });
+  return fc.dictionary(fc.constantFrom(...names), fc.oneof(fc.string({ maxLength: 20 }), controlText, edgeTimestamps, fc.constant(orgId), fc.integer().map(String)), { maxKeys: 4 });
 }
 
 const adminSpecs = API_SPECS.filter((s) => s.access === 'admin');
@@ -72,5 +75,22 @@ describe('request validation never fails open', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('timestamps PostgreSQL cannot hold', () => {
+  it('answers the year 0000 with a 422 naming the field, not a 500', async () => {
+    const cases: [string, string, string][] = [
+      ['GET', `/v1/manage/audit?org_id=${orgId}&from=0000-01-01T00:00:00Z`, 'from'],
+      ['GET', `/v1/manage/audit?org_id=${orgId}&to=0000-06-01T00:00:00Z`, 'to'],
+      ['GET', '/v1/manage/models/no-such-model/prices?after=0000-01-01T00:00:00Z', 'after'],
+    ];
+    for (const [method, path, param] of cases) {
+      const res = await h.request(method, path, { token: h.ownerToken });
+      expect(res.status, path).toBe(422);
+      expect(((await res.json()) as { error: { param: string } }).error.param).toBe(param);
+    }
+    const token = await h.request('POST', '/v1/manage/tokens', { token: h.ownerToken, body: { name: 't', expires_at: '0000-01-01T00:00:00Z' } });
+    expect(token.status).toBe(422);
   });
 });
