@@ -124,13 +124,16 @@ export function keyRoutes(deps: { db: Database; now: () => Date }) {
       const id = pathUuid(c, 'id', 'API key');
       const body = await parseJsonBody(c, UpdateKey);
       const expiresAt = body.expires_at === undefined ? undefined : futureOrNull(body.expires_at, deps.now());
+      // The budget is one setting: `null` for either half clears both (UpdateKey refuses a null
+      // beside a value, and a value without its other half).
+      const clearsBudget = body.budget_limit === null || body.budget_period === null;
       const key = await mutateKey(deps.db, c, id, 'api_key.update', async (tx, before) => {
         const policy = await ownerCheckedPolicy(tx, before.org_id, before.owner_user_id, {
           allowedModels: body.allowed_models ?? before.allowed_models,
           allowedRegions: body.allowed_regions ?? before.allowed_regions,
           allowedSuppliers: body.allowed_suppliers ?? before.allowed_suppliers,
-          budgetLimitMicros: body.budget_limit !== undefined ? body.budget_limit : before.budget_limit_micros === null ? null : Number(before.budget_limit_micros),
-          budgetPeriod: body.budget_period !== undefined ? body.budget_period : before.budget_period,
+          budgetLimitMicros: clearsBudget ? null : (body.budget_limit ?? (before.budget_limit_micros === null ? null : Number(before.budget_limit_micros))),
+          budgetPeriod: clearsBudget ? null : (body.budget_period ?? before.budget_period),
         });
         return updateKeyPolicy(tx, id, {
           name: body.name ?? before.name,

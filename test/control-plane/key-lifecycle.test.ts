@@ -80,6 +80,20 @@ describe('changing a key', () => {
     expect((await h.manifest()).keys[await hashToken(key.key)]).toMatchObject({ allowed_regions: ['US'], rate_limit_rpm: null });
   });
 
+  it('clears the whole budget when either half is sent as null', async () => {
+    for (const clear of [{ budget_limit: null }, { budget_period: null }, { budget_limit: null, budget_period: null }]) {
+      const key = (await (await create({ name: 'budgeted', budget_limit: 10, budget_period: 'daily' })).json()) as Key;
+      const res = await h.request('PATCH', `/v1/manage/keys/${key.id}`, { token: h.ownerToken, body: clear });
+      expect(res.status, JSON.stringify(clear)).toBe(200);
+      expect(await res.json()).toMatchObject({ budget_limit: null, budget_limit_micros: null, budget_period: null });
+      expect((await h.manifest()).keys[await hashToken(key.key)]).toMatchObject({ budget: null });
+    }
+    const key = (await (await create({ name: 'budgeted', budget_limit: 10, budget_period: 'daily' })).json()) as Key;
+    for (const body of [{ budget_limit: null, budget_period: 'daily' }, { budget_limit: 5, budget_period: null }]) {
+      expect((await h.request('PATCH', `/v1/manage/keys/${key.id}`, { token: h.ownerToken, body })).status, JSON.stringify(body)).toBe(422);
+    }
+  });
+
   it('refuses an empty or invalid patch and changes nothing', async () => {
     const key = (await (await create({ name: 'stable' })).json()) as Key;
     for (const body of [{}, { budget_limit: 5 }, { expires_at: '2000-01-01T00:00:00Z' }, { org_id: orgId }]) {
