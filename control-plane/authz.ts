@@ -56,6 +56,30 @@ export function canManageMember(p: Principal, orgId: string, targetRole: OrgRole
   return canAssignOrgRole(p, orgId, targetRole);
 }
 
+/**
+ * Changing a membership (role, budget, allowlists): a manager within reach, and one's own only as
+ * an org_owner. An org_admin lifting their own per-user limits would grant themself more than an
+ * owner gave them; they may still leave the org (canRemoveMember).
+ */
+export function canChangeMember(p: Principal, orgId: string, target: { userId: string; role: OrgRole }): boolean {
+  if (!canManageMember(p, orgId, target.role)) return false;
+  return target.userId !== p.userId || effectiveOrgRole(p, orgId) === 'org_owner';
+}
+
+/**
+ * Changing (or rotating, or revoking) a key, given its owner's role in the key's org (null: no
+ * owner, or one no longer a member). A `user` changes their own keys; managers change the keys
+ * of members within their reach, so an org_admin may read an org_owner's keys but not change
+ * them: a rotation would hand the admin the owner's new secret.
+ */
+export function canChangeKey(p: Principal, orgId: string, owner: { userId: string; role: OrgRole | null } | null): boolean {
+  const scope = keyScope(p, orgId);
+  if (scope === null) return false;
+  if (scope === 'own') return owner?.userId === p.userId;
+  if (!owner || owner.userId === p.userId || owner.role === null) return true;
+  return canManageMember(p, orgId, owner.role);
+}
+
 /** A `user` sees only their own membership; managers see every member of the org. */
 export function canSeeMember(p: Principal, orgId: string, userId: string): boolean {
   return canManageMembers(p, orgId) || (p.orgRoles.has(orgId) && userId === p.userId);

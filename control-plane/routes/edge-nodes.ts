@@ -50,6 +50,8 @@ function present(node: EdgeNodeRow) {
     name: node.name,
     status: node.status,
     public_key_jwk: node.public_key_jwk,
+    // Public, and what provider credentials are sealed to: the audit row must say which key.
+    encryption_jwk: node.encryption_jwk,
     created_at: node.created_at.toISOString(),
   };
 }

@@ -13,6 +13,7 @@ import { ApiError } from '../../shared/errors.ts';
 import { uuidv7 } from '../../shared/ids.ts';
 import { authenticate, unauthorized, type Principal } from '../admin-auth.ts';
 import { writeAudit } from '../audit.ts';
+import { canAssignOrgRole } from '../authz.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import type { Database, Queryable } from '../db.ts';
 import type { AppEnv } from '../request-context.ts';
@@ -20,7 +21,7 @@ import { findInvitationByTokenHashForUpdate, markInvitationAccepted, type Invita
 import { bumpManifestVersion } from '../sql/manifest.ts';
 import { findMember, insertMember, lockOrgMemberships } from '../sql/members.ts';
 import { insertToken, type TokenRow } from '../sql/tokens.ts';
-import { findUserByEmail, insertUser, type UserRow } from '../sql/users.ts';
+import { findUser, findUserByEmail, insertUser, type UserRow } from '../sql/users.ts';
 import { parseJsonBody } from '../validation.ts';
 import { presentInvitation } from './invitations.ts';
 import { presentMember } from './members.ts';
@@ -41,6 +42,19 @@ const unusable = () => new ApiError('not_found', 'No such invitation, or it can 
 
 function isOpen(invitation: InvitationRow | null, now: Date): invitation is InvitationRow {
   return invitation !== null && !invitation.accepted_at && !invitation.revoked_at && invitation.expires_at.getTime() > now.getTime();
+}
+
+/**
+ * Whether the inviter could still grant the invitation's role today. An invitation speaks for
+ * whoever sent it: an admin removed from the org (or demoted, or disabled) must not be able to
+ * come back through an invitation they minted while they could, and the token was answered to them.
+ */
+async function inviterStillMay(tx: Queryable, invitation: InvitationRow): Promise<boolean> {
+  const inviter = await findUser(tx, invitation.invited_by);
+  if (!inviter || inviter.status !== 'active') return false;
+  const role = (await findMember(tx, invitation.org_id, inviter.id))?.role;
+  const standing: Principal = { userId: inviter.id, tokenId: '', platformRole: inviter.platform_role, orgRoles: new Map(role ? [[invitation.org_id, role]] : []) };
+  return canAssignOrgRole(standing, invitation.org_id, invitation.role);
 }
 
 /** The account the invitation lands in: the existing one (its owner must be the caller) or a new one. */
@@ -82,6 +96,7 @@ export function invitationAcceptRoutes(deps: { db: Database; now: () => Date }) 
       const invitation = await findInvitationByTokenHashForUpdate(tx, await hashToken(body.token));
       if (!isOpen(invitation, now)) throw unusable();
       await lockOrgMemberships(tx, invitation.org_id);
+      if (!(await inviterStillMay(tx, invitation))) throw unusable();
       const { user, created } = await invitee(tx, invitation, caller, { name: body.name ?? '', newId: uuidv7(now.getTime()) });
       if (await findMember(tx, invitation.org_id, user.id)) throw new ApiError('conflict', 'You are already a member of this org.');
       await insertMember(tx, { orgId: invitation.org_id, userId: user.id, role: invitation.role });

@@ -8,7 +8,7 @@ import { uuidv7 } from '../../shared/ids.ts';
 import type { Principal } from '../admin-auth.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import { writeAudit } from '../audit.ts';
-import { keyScope } from '../authz.ts';
+import { canChangeKey, keyScope } from '../authz.ts';
 import type { Database, Queryable } from '../db.ts';
 import { CreateKey, ListKeys, RotateKey, UpdateKey, presentKey } from '../key-schemas.ts';
 import { withinOwnerLimits, type KeyPolicy } from '../key-policy.ts';
@@ -16,6 +16,8 @@ import { toPage } from '../pagination.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
 import { findKey, findOwnerLimits, insertKey, listKeys, revokeKey, rotateKeySecret, updateKeyPolicy, type KeyRow } from '../sql/keys.ts';
 import { bumpManifestVersion } from '../sql/manifest.ts';
+import { findMember } from '../sql/members.ts';
+import type { OrgRole } from '../sql/principals.ts';
 import { parseJsonBody, parseQuery, pathUuid } from '../validation.ts';
 
 export const keySpecs: ApiSpec[] = [
@@ -42,14 +44,25 @@ async function visibleKey(db: Queryable, p: Principal, id: string, options: { fo
   return key;
 }
 
-/** The policy as stored, after checking it against the owner's limits in the key's org. */
-async function ownerCheckedPolicy(tx: Queryable, orgId: string, ownerUserId: string | null, requested: KeyPolicy): Promise<KeyPolicy> {
-  if (!ownerUserId) return requested;
+/** A key the caller may change: visible (else 404), and its owner within the caller's reach (else 403). */
+async function changeableKey(tx: Queryable, p: Principal, id: string): Promise<KeyRow> {
+  const key = await visibleKey(tx, p, id, { forUpdate: true });
+  const owner = key.owner_user_id === null ? null : { userId: key.owner_user_id, role: (await findMember(tx, key.org_id, key.owner_user_id))?.role ?? null };
+  if (!canChangeKey(p, key.org_id, owner)) throw new ApiError('forbidden', "Only an org_owner may change an org_owner's keys.");
+  return key;
+}
+
+/**
+ * The policy as stored, after checking it against the owner's limits in the key's org, with the
+ * owner's role there (null for a key without an owner).
+ */
+async function ownerCheckedPolicy(tx: Queryable, orgId: string, ownerUserId: string | null, requested: KeyPolicy): Promise<{ policy: KeyPolicy; ownerRole: OrgRole | null }> {
+  if (!ownerUserId) return { policy: requested, ownerRole: null };
   const limits = await findOwnerLimits(tx, orgId, ownerUserId);
   if (!limits) throw new ApiError('validation_failed', "Invalid value for 'owner_user_id': not a member of this org.", { param: 'owner_user_id' });
   const check = withinOwnerLimits(requested, limits);
   if (!check.ok) throw new ApiError('validation_failed', check.message, { param: check.param });
-  return check.policy;
+  return { policy: check.policy, ownerRole: limits.role };
 }
 
 function futureOrNull(expiresAt: string | null | undefined, now: Date): string | null {
@@ -62,7 +75,7 @@ function futureOrNull(expiresAt: string | null | undefined, now: Date): string |
 
 async function mutateKey(db: Database, c: Context<AppEnv>, id: string, action: string, change: (tx: Queryable, key: KeyRow) => Promise<KeyRow>) {
   return db.transaction(async (tx) => {
-    const before = await visibleKey(tx, c.get('principal'), id, { forUpdate: true });
+    const before = await changeableKey(tx, c.get('principal'), id);
     if (before.status === 'revoked') throw new ApiError('conflict', 'This API key is revoked.');
     const after = await change(tx, before);
     await writeAudit(tx, actorOf(c), { action, targetType: 'api_key', targetId: id, orgId: before.org_id, before: presentKey(before), after: presentKey(after) });
@@ -85,13 +98,16 @@ export function keyRoutes(deps: { db: Database; now: () => Date }) {
       const raw = generateToken('api_key');
       const row = await deps.db.transaction(async (tx) => {
         if ((await tx.query('SELECT 1 FROM orgs WHERE id = $1', [orgId])).rowCount === 0) throw new ApiError('not_found', 'No such org.', { param: 'org_id' });
-        const policy = await ownerCheckedPolicy(tx, orgId, owner, {
+        const { policy, ownerRole } = await ownerCheckedPolicy(tx, orgId, owner, {
           allowedModels: body.allowed_models,
           allowedRegions: body.allowed_regions,
           allowedSuppliers: body.allowed_suppliers,
           budgetLimitMicros: body.budget_limit ?? null,
           budgetPeriod: body.budget_period ?? null,
         });
+        if (!canChangeKey(principal, orgId, owner === null ? null : { userId: owner, role: ownerRole })) {
+          throw new ApiError('forbidden', 'Only an org_owner may create keys for an org_owner.', { param: 'owner_user_id' });
+        }
         const created = await insertKey(tx, {
           id: uuidv7(deps.now().getTime()),
           orgId,
@@ -128,7 +144,7 @@ export function keyRoutes(deps: { db: Database; now: () => Date }) {
       // beside a value, and a value without its other half).
       const clearsBudget = body.budget_limit === null || body.budget_period === null;
       const key = await mutateKey(deps.db, c, id, 'api_key.update', async (tx, before) => {
-        const policy = await ownerCheckedPolicy(tx, before.org_id, before.owner_user_id, {
+        const { policy } = await ownerCheckedPolicy(tx, before.org_id, before.owner_user_id, {
           allowedModels: body.allowed_models ?? before.allowed_models,
           allowedRegions: body.allowed_regions ?? before.allowed_regions,
           allowedSuppliers: body.allowed_suppliers ?? before.allowed_suppliers,
@@ -159,7 +175,7 @@ export function keyRoutes(deps: { db: Database; now: () => Date }) {
       const id = pathUuid(c, 'id', 'API key');
       // Revoking a revoked key changes nothing: it answers the key as it is and writes no audit row.
       const key = await deps.db.transaction(async (tx) => {
-        const before = await visibleKey(tx, c.get('principal'), id, { forUpdate: true });
+        const before = await changeableKey(tx, c.get('principal'), id);
         if (before.status === 'revoked') return before;
         const after = await revokeKey(tx, id);
         await writeAudit(tx, actorOf(c), { action: 'api_key.revoke', targetType: 'api_key', targetId: id, orgId: before.org_id, before: presentKey(before), after: presentKey(after) });

@@ -7,7 +7,7 @@ import { ApiError } from '../../shared/errors.ts';
 import { Region } from '../../shared/manifest.ts';
 import { microsToUsd } from '../../shared/money.ts';
 import { writeAudit } from '../audit.ts';
-import { canAssignOrgRole, canManageMember, canManageMembers, canRemoveMember, canSeeMember, canSeeOrg, removesLastOrgOwner } from '../authz.ts';
+import { canAssignOrgRole, canChangeMember, canManageMembers, canRemoveMember, canSeeMember, canSeeOrg, removesLastOrgOwner } from '../authz.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import type { Database, Queryable } from '../db.ts';
 import { mergeMemberFields, sameMemberFields, type MemberPatch } from '../member-limits.ts';
@@ -100,7 +100,9 @@ export function memberRoutes(deps: { db: Database }) {
       const principal = c.get('principal');
       const { orgId, userId, member } = await visibleMember(c, deps.db);
       const authorize = (current: MemberRow) => {
-        if (!canManageMember(principal, orgId, current.role)) throw new ApiError('forbidden', 'You may not change this member.');
+        if (!canChangeMember(principal, orgId, { userId, role: current.role })) {
+          throw new ApiError('forbidden', userId === principal.userId ? 'Only an org_owner may change your own membership.' : 'You may not change this member.');
+        }
         if (body.role && !canAssignOrgRole(principal, orgId, body.role)) {
           throw new ApiError('forbidden', 'You may not grant a role above your own.', { param: 'role' });
         }

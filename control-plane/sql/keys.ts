@@ -1,6 +1,7 @@
 // Queries on customer API keys. Only the SHA-256 of a key ever reaches these functions.
 
 import type { Queryable } from '../db.ts';
+import type { OrgRole } from './principals.ts';
 
 export type KeyRow = {
   id: string;
@@ -100,22 +101,29 @@ export async function rotateKeySecret(
   return rows[0]!;
 }
 
-/** The owner's per-user limits in an org, or null when the user is not a member of it. */
+/**
+ * The owner's membership in the key's org: role and per-user limits; null when the user is not a
+ * member of it. Locked (FOR SHARE) until the
+ * transaction ends, so removing the member or changing their limits waits for the key written
+ * under them, and then sees it (removal revokes it, a narrowing reaches it).
+ */
 export async function findOwnerLimits(db: Queryable, orgId: string, userId: string) {
   const { rows } = await db.query<{
+    role: OrgRole;
     budget_limit_micros: string | null;
     budget_period: 'daily' | 'monthly' | 'cumulative' | null;
     allowed_models: string[];
     allowed_regions: string[];
     allowed_suppliers: string[];
   }>(
-    `SELECT budget_limit_micros::text, budget_period, allowed_models, allowed_regions, allowed_suppliers
-       FROM org_members WHERE org_id = $1 AND user_id = $2`,
+    `SELECT role, budget_limit_micros::text, budget_period, allowed_models, allowed_regions, allowed_suppliers
+       FROM org_members WHERE org_id = $1 AND user_id = $2 FOR SHARE`,
     [orgId, userId],
   );
   const row = rows[0];
   return row
     ? {
+        role: row.role,
         allowedModels: row.allowed_models,
         allowedRegions: row.allowed_regions,
         allowedSuppliers: row.allowed_suppliers,

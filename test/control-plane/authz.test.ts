@@ -6,6 +6,8 @@ import type { Principal } from '../../control-plane/admin-auth.ts';
 import {
   canAssignOrgRole,
   canChangeUserStatus,
+  canChangeKey,
+  canChangeMember,
   canManageMember,
   canManageMembers,
   canManagePlatformRoles,
@@ -67,6 +69,27 @@ describe('org roles', () => {
     expect(canManageMember(user, ORG, 'user')).toBe(false);
     expect(canManageMembers(user, ORG)).toBe(false);
     expect(canManageMembers(orgAdmin, OTHER)).toBe(false);
+  });
+
+  it('lets nobody but an owner change their own membership', () => {
+    expect(canChangeMember(orgAdmin, ORG, { userId: 'org-admin', role: 'org_admin' })).toBe(false);
+    expect(canChangeMember(orgAdmin, ORG, { userId: 'other-admin', role: 'org_admin' })).toBe(true);
+    expect(canChangeMember(orgOwner, ORG, { userId: 'org-owner', role: 'org_owner' })).toBe(true);
+    expect(canChangeMember(user, ORG, { userId: 'user', role: 'user' })).toBe(false);
+    expect(canChangeMember(taasAdmin, ORG, { userId: 'org-owner', role: 'org_owner' })).toBe(true);
+  });
+
+  it("keeps org admins' hands off org owners' keys, and users on their own", () => {
+    expect(canChangeKey(orgAdmin, ORG, { userId: 'org-owner', role: 'org_owner' })).toBe(false);
+    expect(canChangeKey(orgAdmin, ORG, { userId: 'someone', role: 'user' })).toBe(true);
+    expect(canChangeKey(orgAdmin, ORG, { userId: 'org-admin', role: 'org_admin' })).toBe(true);
+    expect(canChangeKey(orgAdmin, ORG, null)).toBe(true);
+    expect(canChangeKey(orgOwner, ORG, { userId: 'another-owner', role: 'org_owner' })).toBe(true);
+    expect(canChangeKey(taasAdmin, ORG, { userId: 'org-owner', role: 'org_owner' })).toBe(true);
+    expect(canChangeKey(user, ORG, { userId: 'user', role: 'user' })).toBe(true);
+    expect(canChangeKey(user, ORG, { userId: 'someone', role: 'user' })).toBe(false);
+    expect(canChangeKey(user, ORG, null)).toBe(false);
+    expect(canChangeKey(orgAdmin, OTHER, null)).toBe(false);
   });
 
   it('lets anyone leave an org themself, and only managers within reach remove others', () => {

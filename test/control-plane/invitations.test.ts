@@ -79,6 +79,24 @@ describe.each(targets)('invitations on %s', (target) => {
     expect([status(used.id), status(revoked.id), status(expired.id)]).toEqual(['accepted', 'revoked', 'expired']);
   });
 
+  it('stops an invitation whose inviter may no longer grant its role: removed, demoted or disabled', async () => {
+    const owner = await h.addUser({ orgId, orgRole: 'org_owner' });
+    const removed = await h.addUser({ orgId, orgRole: 'org_admin' });
+    const demoted = await h.addUser({ orgId, orgRole: 'org_admin' });
+    const disabled = await h.addUser({ orgId, orgRole: 'org_admin' });
+    const byRemoved = await created({ email: freshEmail(), role: 'org_admin' }, { token: removed.token });
+    const byDemoted = await created({ email: freshEmail(), role: 'user' }, { token: demoted.token });
+    const byDisabled = await created({ email: freshEmail(), role: 'user' }, { token: disabled.token });
+    const stillGood = await created({ email: freshEmail(), role: 'user' }, { token: owner.token });
+    expect((await h.request('DELETE', `/v1/manage/orgs/${orgId}/members/${removed.userId}`, { token: owner.token })).status).toBe(204);
+    expect((await h.request('PATCH', `/v1/manage/orgs/${orgId}/members/${demoted.userId}`, { token: owner.token, body: { role: 'user' } })).status).toBe(200);
+    await h.testDb.db.query("UPDATE users SET status = 'disabled' WHERE id = $1", [disabled.userId]);
+    for (const invitation of [byRemoved, byDemoted, byDisabled]) {
+      await expectRefusedWithoutChange(h, 404, () => accept({ token: invitation.token }));
+    }
+    expect((await accept({ token: stillGood.token })).status).toBe(200);
+  });
+
   it("requires an existing account's own management token to accept, so an inviter cannot mint one", async () => {
     const existing = await h.addUser({});
     const email = `${existing.userId}@example.test`;

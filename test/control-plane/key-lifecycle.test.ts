@@ -102,6 +102,29 @@ describe('changing a key', () => {
     expect((await auditRows(key.id)).map((r) => r.action)).toEqual(['api_key.create']);
   });
 
+  it("lets an org_admin read an org_owner's keys but not create, change, rotate or revoke them", async () => {
+    const owner = await h.addUser({ orgId, orgRole: 'org_owner' });
+    const admin = await h.addUser({ orgId, orgRole: 'org_admin' });
+    const member = await h.addUser({ orgId, orgRole: 'user' });
+    expect((await create({ name: 'for the owner', owner_user_id: owner.userId }, admin.token)).status).toBe(403);
+    const ownerKey = (await (await create({ name: "owner's" }, owner.token)).json()) as Key;
+    expect((await h.request('GET', `/v1/manage/keys/${ownerKey.id}`, { token: admin.token })).status).toBe(200);
+    const attempts: [string, string, unknown][] = [
+      ['PATCH', `/v1/manage/keys/${ownerKey.id}`, { budget_limit: 1, budget_period: 'daily' }],
+      ['POST', `/v1/manage/keys/${ownerKey.id}/rotate`, { overlap_seconds: 0 }],
+      ['POST', `/v1/manage/keys/${ownerKey.id}/revoke`, undefined],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await h.request(method, path, { token: admin.token, ...(body === undefined ? {} : { body }) });
+      expect(res.status, path).toBe(403);
+    }
+    expect((await auditRows(ownerKey.id)).map((r) => r.action)).toEqual(['api_key.create']);
+    expect((await h.manifest()).keys[await hashToken(ownerKey.key)]).toBeDefined();
+    // A plain member's key stays the admin's to manage.
+    const memberKey = (await (await create({ name: 'member', owner_user_id: member.userId }, admin.token)).json()) as Key;
+    expect((await h.request('POST', `/v1/manage/keys/${memberKey.id}/revoke`, { token: admin.token })).status).toBe(200);
+  });
+
   it('refuses to change a revoked key', async () => {
     const key = (await (await create({ name: 'gone' })).json()) as Key;
     await h.request('POST', `/v1/manage/keys/${key.id}/revoke`, { token: h.ownerToken });

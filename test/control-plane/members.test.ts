@@ -34,6 +34,16 @@ describe.each(targets)('org members on %s', (target) => {
   const remove = (orgId: string, userId: string, token: string) => h.request('DELETE', `/v1/manage/orgs/${orgId}/members/${userId}`, { token });
   const list = (orgId: string, token: string) => json<{ data: Member[] }>(h.request('GET', `/v1/manage/orgs/${orgId}/members`, { token }));
 
+  it('refuses an org_admin lifting their own limits or role, and lets an owner set them', async () => {
+    const { orgId, owner, admin } = await team();
+    expect((await patch(orgId, admin.userId, { budget_limit: 1, budget_period: 'daily', allowed_models: ['m1'] }, owner.token)).status).toBe(200);
+    for (const body of [{ budget_limit: null, budget_period: null }, { allowed_models: [] }, { role: 'user' }]) {
+      const error = await expectRefusedWithoutChange(h, 403, () => patch(orgId, admin.userId, body, admin.token));
+      expect(error.message).toMatch(/org_owner/);
+    }
+    expect((await patch(orgId, owner.userId, { budget_limit: 5, budget_period: 'monthly' }, owner.token)).status).toBe(200);
+  });
+
   it('lists every member to owners and admins, and a plain user only themself', async () => {
     const { orgId, owner, admin, user } = await team();
     expect((await list(orgId, admin.token)).data.map((m) => m.user_id).sort()).toEqual([owner.userId, admin.userId, user.userId].sort());

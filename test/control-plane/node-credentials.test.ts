@@ -35,6 +35,9 @@ async function registerNode(id: string, options: { encryption: boolean }): Promi
   };
   const res = await h.request('POST', '/v1/manage/edge-nodes', { token: h.ownerToken, body });
   expect(res.status).toBe(201);
+  // The audit row names the key credentials will be sealed to.
+  const audit = await h.testDb.db.query("SELECT after FROM audit_log WHERE action = 'edge_node.register' AND target_id = $1", [id]);
+  expect(audit.rows[0]!.after.encryption_jwk).toEqual(options.encryption ? body.encryption_jwk : null);
   return {
     id,
     signing: signing.privateKey,
