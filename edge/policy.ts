@@ -8,15 +8,25 @@ export type Admission =
   | { ok: true; model: ModelEntry; routes: RouteEntry[] }
   | { ok: false; code: ErrorCode; message: string; param?: string };
 
+/** Empty or absent: everything. */
+function allows<T>(list: readonly T[] | undefined, item: T): boolean {
+  return list === undefined || list.length === 0 || list.includes(item);
+}
+
+/** The key's own allowlist and its owner's in the org both apply (control-plane: owner limits). */
+const regionAllowed = (key: KeyEntry, r: RouteEntry) => allows(key.allowed_regions, r.region) && allows(key.owner_allowed_regions, r.region);
+const supplierAllowed = (key: KeyEntry, r: RouteEntry) =>
+  allows(key.allowed_suppliers, r.supplier_id) && allows(key.owner_allowed_suppliers, r.supplier_id);
+
+/** The restriction as the 403 names it: the key's list, and the owner's when it has one. */
+function restriction(own: readonly string[], owner: readonly string[] | undefined): string {
+  const lists = [own.length > 0 ? own.join(', ') : null, owner?.length ? `its owner's: ${owner.join(', ')}` : null];
+  return lists.filter((l) => l !== null).join('; ');
+}
+
 /** The routes of a model this key may use, best priority first. */
 export function routesForKey(key: KeyEntry, model: ModelEntry): RouteEntry[] {
-  return model.routes
-    .filter(
-      (r) =>
-        (key.allowed_regions.length === 0 || key.allowed_regions.includes(r.region)) &&
-        (key.allowed_suppliers.length === 0 || key.allowed_suppliers.includes(r.supplier_id)),
-    )
-    .sort((a, b) => a.priority - b.priority);
+  return model.routes.filter((r) => regionAllowed(key, r) && supplierAllowed(key, r)).sort((a, b) => a.priority - b.priority);
 }
 
 /** A key of a suspended (or unknown) org may do nothing at all. */
@@ -30,15 +40,18 @@ export function admit(key: KeyEntry, manifest: ManifestPayload, modelId: string)
   if (!orgActive(key, manifest)) return { ok: false, code: 'org_suspended', message: ORG_SUSPENDED_MESSAGE };
   const model = Object.hasOwn(manifest.models, modelId) ? manifest.models[modelId] : undefined;
   if (!model) return { ok: false, code: 'model_not_found', message: `The model '${modelId}' does not exist.`, param: 'model' };
-  if (key.allowed_models.length > 0 && !key.allowed_models.includes(modelId)) {
+  if (!allows(key.allowed_models, modelId)) {
     return { ok: false, code: 'model_not_allowed', message: `This API key may not use the model '${modelId}' (allowed_models).`, param: 'model' };
   }
-  const byRegion = model.routes.filter((r) => key.allowed_regions.length === 0 || key.allowed_regions.includes(r.region));
+  if (!allows(key.owner_allowed_models, modelId)) {
+    return { ok: false, code: 'model_not_allowed', message: `The owner of this API key may not use the model '${modelId}' (allowed_models).`, param: 'model' };
+  }
+  const byRegion = model.routes.filter((r) => regionAllowed(key, r));
   if (model.routes.length > 0 && byRegion.length === 0) {
     return {
       ok: false,
       code: 'region_not_allowed',
-      message: `The model '${modelId}' is not served in this key's allowed regions (${key.allowed_regions.join(', ')}).`,
+      message: `The model '${modelId}' is not served in this key's allowed regions (${restriction(key.allowed_regions, key.owner_allowed_regions)}).`,
     };
   }
   const routes = routesForKey(key, model);
@@ -46,7 +59,7 @@ export function admit(key: KeyEntry, manifest: ManifestPayload, modelId: string)
     return {
       ok: false,
       code: 'supplier_not_allowed',
-      message: `The model '${modelId}' has no supplier among this key's allowed suppliers (${key.allowed_suppliers.join(', ')}).`,
+      message: `The model '${modelId}' has no supplier among this key's allowed suppliers (${restriction(key.allowed_suppliers, key.owner_allowed_suppliers)}).`,
     };
   }
   if (routes.length === 0) return { ok: false, code: 'upstream_failed', message: `The model '${modelId}' has no supplier configured.` };

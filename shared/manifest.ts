@@ -43,6 +43,14 @@ export const KeyEntry = z.object({
   budget: Budget.nullable().default(null),
   /** The owner's per-user budget in this org; enforced beside the key's own. */
   owner_budget: Budget.nullable().default(null),
+  /**
+   * The owner's per-user allowlists in this org, enforced beside the key's own: a key is checked
+   * against them when written, but the owner's lists can narrow later. Absent when empty
+   * ("everything"), which is most keys: no array held per key for them.
+   */
+  owner_allowed_models: z.array(z.string()).optional(),
+  owner_allowed_regions: z.array(Region).optional(),
+  owner_allowed_suppliers: z.array(z.string()).optional(),
   rate_limit_rpm: z.number().int().positive().nullable().default(null),
   rate_limit_tpm: z.number().int().positive().nullable().default(null),
 });

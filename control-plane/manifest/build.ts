@@ -45,6 +45,9 @@ export function keyEntries(k: ManifestKeyRow): [string, KeyEntry][] {
     rate_limit_rpm: k.rate_limit_rpm,
     rate_limit_tpm: k.rate_limit_tpm,
   };
+  if (k.owner_allowed_models?.length) entry.owner_allowed_models = k.owner_allowed_models;
+  if (k.owner_allowed_regions?.length) entry.owner_allowed_regions = k.owner_allowed_regions as Region[];
+  if (k.owner_allowed_suppliers?.length) entry.owner_allowed_suppliers = k.owner_allowed_suppliers;
   if (k.previous_key_hash === null || k.previous_expires_at === null) return [[k.key_hash, entry]];
   const previousEnd = Number(k.previous_expires_at);
   return [

@@ -32,6 +32,10 @@ export type ManifestKeyRow = {
   rate_limit_tpm: number | null;
   owner_budget_limit_micros: string | null;
   owner_budget_period: BudgetPeriod | null;
+  /** The owner's membership allowlists; empty (or null without an owner) = everything. */
+  owner_allowed_models: string[] | null;
+  owner_allowed_regions: string[] | null;
+  owner_allowed_suppliers: string[] | null;
 };
 
 /**
@@ -51,7 +55,9 @@ export async function listLiveKeys(db: Queryable, options: { hashes?: string[] }
             floor(extract(epoch FROM k.previous_key_expires_at))::bigint::text AS previous_expires_at,
             k.allowed_models, k.allowed_regions, k.allowed_suppliers,
             k.budget_limit_micros::text, k.budget_period, k.rate_limit_rpm, k.rate_limit_tpm,
-            m.budget_limit_micros::text AS owner_budget_limit_micros, m.budget_period AS owner_budget_period
+            m.budget_limit_micros::text AS owner_budget_limit_micros, m.budget_period AS owner_budget_period,
+            m.allowed_models AS owner_allowed_models, m.allowed_regions AS owner_allowed_regions,
+            m.allowed_suppliers AS owner_allowed_suppliers
        FROM api_keys k
        LEFT JOIN users u ON u.id = k.owner_user_id
        LEFT JOIN org_members m ON m.org_id = k.org_id AND m.user_id = k.owner_user_id

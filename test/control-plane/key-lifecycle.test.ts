@@ -125,6 +125,28 @@ describe('changing a key', () => {
     expect((await h.request('POST', `/v1/manage/keys/${memberKey.id}/revoke`, { token: admin.token })).status).toBe(200);
   });
 
+  it("takes a narrowing of the owner's allowlists to keys written before it, in the snapshot and in the delta", async () => {
+    const member = await h.addUser({ orgId, orgRole: 'user' });
+    const key = (await (await create({ name: 'wide open' }, member.token)).json()) as Key;
+    expect(key.allowed_models).toEqual([]);
+    const hash = await hashToken(key.key);
+    const versionBefore = (await h.manifest()).version;
+    const narrowed = await h.request('PATCH', `/v1/manage/orgs/${orgId}/members/${member.userId}`, {
+      token: h.ownerToken,
+      body: { allowed_models: ['m1'], allowed_regions: ['EU'], allowed_suppliers: ['s1'] },
+    });
+    expect(narrowed.status).toBe(200);
+    expect((await h.manifest()).keys[hash]).toMatchObject({
+      allowed_models: [],
+      owner_allowed_models: ['m1'],
+      owner_allowed_regions: ['EU'],
+      owner_allowed_suppliers: ['s1'],
+    });
+    // The delta log names the key, so edges holding the older version are told too.
+    const logged = await h.testDb.db.query('SELECT 1 FROM manifest_key_changes WHERE key_hash = $1 AND version > $2', [hash, versionBefore]);
+    expect(logged.rowCount).toBeGreaterThan(0);
+  });
+
   it('refuses to change a revoked key', async () => {
     const key = (await (await create({ name: 'gone' })).json()) as Key;
     await h.request('POST', `/v1/manage/keys/${key.id}/revoke`, { token: h.ownerToken });

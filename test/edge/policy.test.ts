@@ -116,6 +116,28 @@ const denials: DenialCase[] = [
     messageContains: 'the-only-allowed-supplier',
   },
   {
+    name: "answers 403 naming the owner for a model outside the owner's allowed models, whatever the key's own list",
+    key: (model) => ({ allowed_models: [model.id], owner_allowed_models: ['some-other-model'] }),
+    status: 403,
+    code: 'model_not_allowed',
+    messageContains: 'owner',
+  },
+  {
+    name: "answers 403 region_not_allowed for a model served only outside the owner's allowed regions",
+    key: () => ({ owner_allowed_regions: ['APAC'] }),
+    model: () => ({ routes: [buildRoute({ region: 'EU' })] }),
+    status: 403,
+    code: 'region_not_allowed',
+    messageContains: "its owner's: APAC",
+  },
+  {
+    name: "answers 403 supplier_not_allowed for a model served only by suppliers the owner may not use",
+    key: () => ({ owner_allowed_suppliers: ['the-owners-supplier'] }),
+    status: 403,
+    code: 'supplier_not_allowed',
+    messageContains: 'the-owners-supplier',
+  },
+  {
     name: 'answers 403 org_suspended for a key of a suspended organisation',
     key: () => ({}),
     suspendOrg: true,
