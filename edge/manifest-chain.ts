@@ -28,6 +28,16 @@ export interface ChainOptions {
 
 export type Acceptance = { ok: true; held: HeldManifest } | { ok: false; reason: DeltaRejection | 'bad_shard' };
 
+/**
+ * A document that passed every check and is not applied yet. A snapshot is complete (its own key
+ * map); a delta's `apply` updates its base's key map in place, so it must run only while that
+ * base is still the held manifest, in the same synchronous step that swaps the result in.
+ */
+export type Verification =
+  | { ok: true; kind: 'snapshot'; held: HeldManifest }
+  | { ok: true; kind: 'delta'; apply: () => HeldManifest }
+  | { ok: false; reason: DeltaRejection | 'bad_shard' };
+
 /** Where a snapshot's key shards come from (the control plane, or the vault on a restart). */
 export interface ShardSource {
   read(ref: KeyShardRef, index: number): Promise<string>;
@@ -69,23 +79,30 @@ function isDelta(jws: string): boolean {
 }
 
 /**
- * Verifies a snapshot or a delta from the control plane against what is held. A snapshot starts
- * a new chain; a delta must start at the held version exactly ('wrong_base' otherwise: the
- * caller falls back to a snapshot). The held key map is updated in place by a delta.
+ * Verifies a snapshot or a delta from the control plane against what is held, changing nothing.
+ * A snapshot starts a new chain; a delta must start at the held version exactly ('wrong_base'
+ * otherwise: the caller falls back to a snapshot).
  */
-export async function acceptSigned(jws: string, held: HeldManifest | null, options: ChainOptions, shards?: ShardSource): Promise<Acceptance> {
+export async function verifySigned(jws: string, held: HeldManifest | null, options: ChainOptions, shards?: ShardSource): Promise<Verification> {
   if (!isDelta(jws)) {
     const verified = await verifyManifest(jws, { ...options, ...(held ? { current: held.manifest } : {}) });
     if (!verified.ok) return verified;
     const snapshotBytes = await loadShards(verified.manifest, jws, shards);
     if (snapshotBytes === null) return { ok: false, reason: 'bad_shard' };
-    return { ok: true, held: { manifest: verified.manifest, chain: { snapshotBytes, deltas: 0, deltaBytes: 0 } } };
+    return { ok: true, kind: 'snapshot', held: { manifest: verified.manifest, chain: { snapshotBytes, deltas: 0, deltaBytes: 0 } } };
   }
   if (!held) return { ok: false, reason: 'wrong_base' };
   const verified = await verifyManifestDelta(jws, { ...options, base: held.manifest });
   if (!verified.ok) return verified;
   const chain = { ...held.chain, deltas: held.chain.deltas + 1, deltaBytes: held.chain.deltaBytes + jws.length };
-  return { ok: true, held: { manifest: applyManifestDelta(held.manifest, verified.delta), chain } };
+  return { ok: true, kind: 'delta', apply: () => ({ manifest: applyManifestDelta(held.manifest, verified.delta), chain }) };
+}
+
+/** verifySigned, then applied at once: for callers that hold nothing another task could update meanwhile. */
+export async function acceptSigned(jws: string, held: HeldManifest | null, options: ChainOptions, shards?: ShardSource): Promise<Acceptance> {
+  const verified = await verifySigned(jws, held, options, shards);
+  if (!verified.ok) return verified;
+  return { ok: true, held: verified.kind === 'delta' ? verified.apply() : verified.held };
 }
 
 /** Persisted documents, read one at a time: [snapshot, …its shards, …deltas]. */

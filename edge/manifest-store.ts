@@ -11,7 +11,7 @@
 
 import type { CryptoKey } from 'jose';
 import { DEFAULT_MAX_MANIFEST_BYTES, type ManifestPayload } from '../shared/manifest.ts';
-import { acceptSigned, chainWantsSnapshot, replayChain, type HeldManifest, type PersistedChain, type ShardSource } from './manifest-chain.ts';
+import { chainWantsSnapshot, replayChain, type HeldManifest, type PersistedChain, type ShardSource, verifySigned } from './manifest-chain.ts';
 
 export type ManifestFetchResult = { status: 'not_modified' } | { status: 'ok'; jws: string; etag: string | null };
 
@@ -128,20 +128,26 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     if (base && held?.manifest !== base) return true;
     const staged = { ok: true };
     const from = held;
-    const accepted = await acceptSigned(result.jws, held, chainOptions(), shardSource(staged));
-    // Loading a sharded snapshot takes seconds at 1M keys; never replace what another fetch
-    // accepted meanwhile with something older.
-    if (held !== from && held && accepted.ok && !isNewer(accepted.held.manifest, held.manifest)) return true;
-    if (!accepted.ok) {
-      log('manifest rejected', { reason: accepted.reason });
-      if (accepted.reason === 'wrong_base') wantSnapshot = true;
+    const verified = await verifySigned(result.jws, from, chainOptions(), shardSource(staged));
+    if (!verified.ok) {
+      log('manifest rejected', { reason: verified.reason });
+      if (verified.reason === 'wrong_base') wantSnapshot = true;
       // A shard that could not be fetched or did not match: try again after the retry pause.
-      return accepted.reason !== 'bad_shard';
+      return verified.reason !== 'bad_shard';
     }
-    held = accepted.held;
+    // Another fetch (the long-poll loop and a refresh overlap) replaced the held manifest while
+    // this one was verified: a sharded snapshot takes seconds at 1M keys. A delta was verified
+    // against the manifest held before, so it is dropped (the next fetch starts from the new one);
+    // a snapshot, which has its own key map, only when it is not newer.
+    if (held !== from && (verified.kind === 'delta' || (held && !isNewer(verified.held.manifest, held.manifest)))) return true;
+    // No await between that check and the swap: a delta updates the held key map in place (a copy
+    // per delta would cost hundreds of ms of CPU and twice the heap at 1M keys), so it must be
+    // applied only to the manifest it was verified against, and nothing may interleave. An
+    // update that lost this check has changed nothing.
+    held = verified.kind === 'delta' ? verified.apply() : verified.held;
     etag = result.etag;
     wantSnapshot = false;
-    if (accepted.held.chain.deltas > 0) await options.persistence?.append(result.jws).catch(persistFailed);
+    if (held.chain.deltas > 0) await options.persistence?.append(result.jws).catch(persistFailed);
     else if (staged.ok) await options.persistence?.commit().catch(persistFailed);
     return true;
   }

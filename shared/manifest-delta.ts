@@ -75,7 +75,10 @@ export async function verifyManifestDelta(
 /**
  * The manifest at `delta.to`. The key map is updated in place on purpose: at 1M keys a copy costs
  * hundreds of milliseconds of edge CPU and doubles peak memory on every change. Callers pass only
- * a map they own (the store's held manifest, after the delta has been fully verified).
+ * a map they own, after the delta has been fully verified (nothing here can fail halfway), and
+ * apply it in the same synchronous step that checks its base is still the one held and swaps the
+ * result in (edge/manifest-store.ts): two fetches from one base can both pass verification, and
+ * the one applied second would otherwise bring back keys the first removed or changed.
  */
 export function applyManifestDelta(base: ManifestPayload, delta: ManifestDeltaPayload): ManifestPayload {
   const keys = base.keys;

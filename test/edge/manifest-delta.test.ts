@@ -2,7 +2,7 @@
 // that is tampered, unsigned, typed as a snapshot, or built on another version is refused.
 import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { acceptSigned, replayChain } from '../../edge/manifest-chain.ts';
+import { acceptSigned, replayChain, verifySigned } from '../../edge/manifest-chain.ts';
 import { signManifestDelta, type ManifestDeltaPayload } from '../../shared/manifest-delta.ts';
 import { signManifest, type ManifestPayload } from '../../shared/manifest.ts';
 import { buildManifest, createSigner, mintKey, sign, type Signer } from './support/manifest-builder.ts';
@@ -72,6 +72,18 @@ describe('manifest deltas at the edge', () => {
     expect(await acceptSigned(good, null, options)).toEqual({ ok: false, reason: 'wrong_base' });
     expect(held.manifest).toEqual(before);
     expect((await acceptSigned(newerSnapshot, held, options)).ok).toBe(true);
+  });
+
+  it('changes nothing held while verifying a delta, only once it is applied', async () => {
+    const signer = await createSigner();
+    const { v1, v2, held, options } = await setup(signer);
+    const before = structuredClone(held.manifest);
+
+    const verified = await verifySigned(await signManifestDelta(deltaBetween(v1, v2), signer), held, options);
+    if (!verified.ok || verified.kind !== 'delta') throw new Error('expected a verified delta');
+    // The store drops a verified delta whose base is no longer held: it must not have touched it.
+    expect(held.manifest).toEqual(before);
+    expect(verified.apply().manifest).toEqual(v2);
   });
 
   it('refuses a persisted chain whose end is past its hard expiry, or whose links do not verify', async () => {
