@@ -1,7 +1,8 @@
 // POST /v1/audio/transcriptions: a multipart upload (`file`, `model`, optional fields), read once
 // with a size limit (413 above it) so a failover can resend it, forwarded to the supplier with its
 // own model name; the answer (JSON or text) passes through. Billed per second: verbose_json's
-// `duration` or `usage.seconds` when the supplier says, else the upload's estimated length.
+// `duration` or `usage.seconds` when the supplier says, else the upload's estimated length, and
+// never past the bound admission reserved (edge/audio-seconds.ts).
 
 import type { Handler } from 'hono';
 import { z } from 'zod';
@@ -9,7 +10,7 @@ import { ApiError } from '../../shared/errors.ts';
 import { ModelName } from '../../shared/model-name.ts';
 import { TranscriptionSeconds } from '../../shared/openai-audio.ts';
 import type { EdgeDeps } from '../app.ts';
-import { uploadSeconds } from '../audio-seconds.ts';
+import { billableSeconds, uploadBoundSeconds, uploadSeconds } from '../audio-seconds.ts';
 import { readBounded } from '../bounded-body.ts';
 import { runInference } from '../inference.ts';
 import { meterJsonPassThrough, type JsonReading } from '../meter-json.ts';
@@ -44,38 +45,64 @@ async function readUpload(request: Request, maxBytes: number): Promise<{ form: F
   return { form, bytes: bytes.byteLength, model, file };
 }
 
-export function readTranscriptionUsage(answer: unknown, estimateSeconds: () => number): JsonReading {
+export interface TranscriptionReading extends JsonReading {
+  /** The seconds the supplier reported, when they were past the bound and billed at it. */
+  clampedFrom: number | null;
+}
+
+export function readTranscriptionUsage(answer: unknown, upload: { estimatedSeconds: number; boundSeconds: number }): TranscriptionReading {
   const parsed = TranscriptionSeconds.safeParse(answer);
   const reported = parsed.success ? (parsed.data.duration ?? (parsed.data.usage?.type === 'duration' ? parsed.data.usage.seconds : undefined)) : undefined;
   // Token-billed transcription models (usage.type 'tokens') report tokens too: keep them.
   const tokens = (parsed.success ? parsed.data.usage : undefined) as { input_tokens?: unknown; output_tokens?: unknown } | undefined;
   const count = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 ? (v as number) : 0);
+  // A report past the reservation (audio under 8 kbit/s: low-rate Opus, DTX silence) is billed at
+  // it and flagged, as usage-event.ts does with absurd counts: a budget is never overspent, and
+  // the difference with the supplier's invoice can be found.
+  const billed = reported === undefined ? null : billableSeconds(reported, upload.boundSeconds);
   const usage = {
     input: count(tokens?.input_tokens),
     output: count(tokens?.output_tokens),
     cachedInput: 0,
     reasoning: 0,
-    audioSeconds: reported ?? estimateSeconds(),
-    estimated: reported === undefined,
+    audioSeconds: billed?.seconds ?? upload.estimatedSeconds,
+    estimated: billed === null || billed.clamped,
   };
-  return { usage, outputEstimate: 0 };
+  return { usage, outputEstimate: 0, clampedFrom: billed?.clamped && reported !== undefined ? reported : null };
 }
 
 export function audioTranscriptionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { form, bytes, model, file } = await readUpload(c.req.raw, deps.maxAudioBytes ?? DEFAULT_MAX_AUDIO_BYTES);
     const fileBytes = new Uint8Array(await file.arrayBuffer());
+    const estimatedSeconds = uploadSeconds(fileBytes);
+    const boundSeconds = uploadBoundSeconds(fileBytes.byteLength);
     return runInference(c, deps, {
       model,
       modelType: 'transcription',
       requestBytes: bytes,
-      // Billed per second: at most the upload at 8 kbit/s, a floor no usable speech codec goes under.
-      bound: { audioSeconds: fileBytes.byteLength / 1000 },
+      bound: { audioSeconds: boundSeconds },
       formats: ['openai'],
       upstream: (route, credential) => openAiMultipartRequest(route, 'audio/transcriptions', form, credential),
-      respond: (response, upstreamBody, _route, onEnd) => ({
+      respond: (response, upstreamBody, route, onEnd) => ({
         // text, srt and vtt answers are not JSON: they read as "not reported" and are estimated.
-        body: meterJsonPassThrough(response, (answer) => readTranscriptionUsage(answer, () => uploadSeconds(fileBytes)), onEnd),
+        body: meterJsonPassThrough(
+          response,
+          (answer) => {
+            const reading = readTranscriptionUsage(answer, { estimatedSeconds, boundSeconds });
+            if (reading.clampedFrom !== null) {
+              deps.log('warn', 'supplier reported more audio seconds than were reserved: billed the reservation, flagged estimated', {
+                request_id: c.get('requestId'),
+                supplier: route.supplier_id,
+                model,
+                reported_seconds: reading.clampedFrom,
+                bound_seconds: boundSeconds,
+              });
+            }
+            return reading;
+          },
+          onEnd,
+        ),
         contentType: response.headers.get('content-type') ?? 'application/json',
       }),
     });
