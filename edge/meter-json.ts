@@ -5,11 +5,21 @@
 // An answer that declares its length (within the side-copy bound, not encoded) is read whole in
 // one native call and answered as bytes once its usage event is stored: no JS stream for the
 // common small answer (A/B on workerd in the README, "Performance"). Its client still gets all
-// or nothing: a supplier that fails mid-answer becomes a 502 in the client's format.
+// or nothing: a supplier that fails mid-answer, or sends an answer its translation cannot take,
+// becomes a 502 in the client's format.
+//
+// A client that leaves an answer passed in pieces does not end its reading: the rest is read (into
+// the same bounded side copy, under the same idle limit) and metered as if the client had stayed.
+// Why not cancel and estimate: a non-streamed answer was generated whole before its first byte,
+// so the supplier bills all of it whoever reads it, and its rest is already on its way; its own
+// usage report is exact, where an estimate from the bytes passed would bill a fraction (before,
+// a client that left after the first chunk paid no output at all), and the bytes of an answer say
+// little of its tokens (JSON around them; an embedding's are not output at all). Cancelling it
+// saves the supplier nothing.
 
 import { ApiError } from '../shared/errors.ts';
 import { framedLength } from './bounded-body.ts';
-import { failureOf, meter, type MeteredUsage, type OnEnd } from './metering.ts';
+import { failureOf, meter, untranslatable, type MeteredUsage, type OnEnd } from './metering.ts';
 
 const MAX_SIDE_COPY = 8 * 1024 * 1024;
 const encoder = new TextEncoder();
@@ -58,10 +68,16 @@ function parseObject(bytes: Uint8Array): Record<string, unknown> | null {
 function sideCopy() {
   const parts: Uint8Array[] = [];
   let size = 0;
+  const add = (bytes: Uint8Array): void => {
+    size += bytes.byteLength;
+    if (size <= MAX_SIDE_COPY) parts.push(bytes);
+  };
   return {
-    add(bytes: Uint8Array): void {
-      size += bytes.byteLength;
-      if (size <= MAX_SIDE_COPY) parts.push(bytes);
+    add,
+    /** Adds a chunk read after the client left; false once the copy is past its bound (no use reading on). */
+    drain(bytes: Uint8Array): boolean {
+      add(bytes);
+      return size <= MAX_SIDE_COPY;
     },
     /** The copy as a JSON object (or null), releasing it. */
     take(): Record<string, unknown> | null {
@@ -88,9 +104,16 @@ async function meterWhole(upstream: Response, answer: (bytes: Uint8Array<ArrayBu
     await onEnd({ ...NOTHING_READ, outcome: 'upstream_failed', status: 502, failure: failureOf(err) });
     throw new ApiError('upstream_failed', 'The supplier failed mid-answer.');
   }
-  const { out, reading } = answer(bytes);
-  await onEnd({ ...reading, outcome: 'complete' });
-  return out;
+  let made: { out: Uint8Array<ArrayBuffer>; reading: JsonReading };
+  try {
+    made = answer(bytes);
+  } catch (err) {
+    // A translation that throws on what the supplier sent (`content: [null]`): still nothing sent.
+    await onEnd({ ...NOTHING_READ, outcome: 'upstream_failed', status: 502, failure: failureOf(untranslatable(err)) });
+    throw new ApiError('upstream_failed', 'The supplier sent an answer that could not be read.');
+  }
+  await onEnd({ ...made.reading, outcome: 'complete' });
+  return made.out;
 }
 
 /** Forwarded untouched; `read` gets the parsed answer, or null for one that cannot be read (plain text, too large). */
@@ -99,7 +122,16 @@ export function meterJsonPassThrough(
   read: (answer: Record<string, unknown> | null) => JsonReading,
   onEnd: OnEnd,
 ): JsonAnswerBody {
-  if (framed(upstream)) return meterWhole(upstream, (bytes) => ({ out: bytes, reading: read(parseObject(bytes)) }), onEnd);
+  // The client gets the supplier's bytes whatever `read` makes of them: a reader that throws (one
+  // built on a translation, as readMessageAnswer is, given `content: [null]`) leaves the estimate.
+  const readOrEstimate = (answer: Record<string, unknown> | null): JsonReading => {
+    try {
+      return read(answer);
+    } catch {
+      return NOTHING_READ;
+    }
+  };
+  if (framed(upstream)) return meterWhole(upstream, (bytes) => ({ out: bytes, reading: readOrEstimate(parseObject(bytes)) }), onEnd);
   const copy = sideCopy();
   let reading = NOTHING_READ;
   return meter(
@@ -110,11 +142,12 @@ export function meterJsonPassThrough(
         return bytes;
       },
       end() {
-        reading = read(copy.take());
+        reading = readOrEstimate(copy.take());
         return null;
       },
       failure: () => null,
       result: () => reading,
+      drain: (bytes) => copy.drain(bytes),
     },
     onEnd,
   );
@@ -153,6 +186,7 @@ export function meterJsonTranslated(
       },
       failure: () => encodeJson(unreadable()),
       result: () => reading,
+      drain: (bytes) => copy.drain(bytes),
     },
     onEnd,
   );

@@ -1,13 +1,13 @@
 // Metering of Anthropic-format answers and of translated answers, built on `meter()` from
 // metering.ts. Passed-through Anthropic streams are forwarded event by event with usage read from
-// message_start (input, cache) and message_delta (cumulative output); translated streams go
-// through a StreamTranslator, one supplier event at a time. Only counts leave this module.
+// message_start (input, cache) and message_delta (cumulative output; until it came, the output is
+// an estimate: anthropicStreamUsage); translated streams go through a StreamTranslator, one
+// supplier event at a time. Only counts leave this module.
 
-import { MessagesUsage } from '../shared/anthropic-messages.ts';
 import { chatCompletionFromMessage } from './formats/message-to-chat-completion.ts';
+import { anthropicStreamUsage } from './formats/messages-stream-to-chat.ts';
 import type { JsonReading } from './meter-json.ts';
 import type { StreamTranslator } from './formats/stream-translator.ts';
-import { countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './formats/token-usage.ts';
 import { meter, type OnEnd } from './metering.ts';
 import { createSseSplitter, encodeSse, sseHeartbeat, type SseEvent } from './sse.ts';
 
@@ -16,7 +16,7 @@ const USAGE_OBJECT = /"usage"\s*:\s*\{/;
 /** An Anthropic SSE stream passed through as is to an Anthropic client. */
 export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: OnEnd): ReadableStream<Uint8Array> {
   const splitter = createSseSplitter();
-  let counts: AnthropicCounts | null = null;
+  const usage = anthropicStreamUsage();
   let deltas = 0;
   const read = (event: SseEvent): boolean => {
     if (event.event === 'content_block_delta') deltas++;
@@ -24,13 +24,8 @@ export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: OnE
     else if ((event.event === 'message_start' || event.event === 'message_delta') && USAGE_OBJECT.test(event.data)) {
       try {
         const data = JSON.parse(event.data) as { message?: { usage?: unknown }; usage?: unknown };
-        const parsed = MessagesUsage.safeParse(event.event === 'message_start' ? data.message?.usage : data.usage);
-        if (parsed.success) {
-          const next = countsFromMessagesUsage(parsed.data);
-          counts = counts && event.event === 'message_delta'
-            ? { ...counts, output_tokens: next.output_tokens, ...(parsed.data.input_tokens != null ? { input_tokens: next.input_tokens } : {}) }
-            : next;
-        }
+        if (event.event === 'message_start') usage.start(data.message?.usage);
+        else usage.delta(data.usage);
       } catch {
         // A malformed event passes through; the usage falls back to an estimate.
       }
@@ -43,7 +38,7 @@ export function meterMessagesStream(body: ReadableStream<Uint8Array>, onEnd: OnE
       chunk: (bytes) => encodeSse(splitter.push(bytes).filter(read)),
       end: () => encodeSse(splitter.end().filter(read)),
       failure: () => encodeSse([`event: error\ndata: ${JSON.stringify({ type: 'error', error: { type: 'api_error', message: 'The supplier failed mid-stream.' } })}`]),
-      result: () => ({ usage: counts && meteredFromAnthropic(counts), outputEstimate: deltas }),
+      result: () => ({ usage: usage.metered(deltas), outputEstimate: deltas }),
       heartbeat: sseHeartbeat,
     },
     onEnd,

@@ -18,7 +18,10 @@ export interface MeteredUsage {
   reasoning: number;
   /** Audio surfaces: seconds billed per second (PRODUCT.md §5). */
   audioSeconds?: number;
-  /** True when these counts are the edge's own (audio seconds not reported by the supplier). */
+  /**
+   * True when some of these counts are the edge's own: audio seconds the supplier did not report,
+   * or the output of an Anthropic stream cut before its final count (its input counts are real).
+   */
   estimated?: boolean;
 }
 
@@ -42,6 +45,13 @@ export interface MeterResult {
 
 /** An error's message for a log line: what the runtime said about a failed read. */
 export const failureOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A translation that threw on a supplier's answer, for the log: its error's name only, since the
+ * message of an error raised over the answer's data may quote it (a JSON.parse SyntaxError does).
+ */
+export const untranslatable = (err: unknown): Error =>
+  new Error(`the answer could not be translated (${err instanceof Error ? err.name : typeof err})`);
 
 /** ~4 characters a token over what the model wrote: message content and tool-call arguments. */
 function estimateTokens(choices: unknown): number {
@@ -79,12 +89,31 @@ export const HEARTBEAT_MS = 150;
  */
 export const SUPPLIER_IDLE_LIMIT_MS = 15 * 60_000;
 
+/** What a metered answer ends with when `result()` itself fails: nothing read, so the estimate. */
+const NOTHING_READ = { usage: null, outputEstimate: 0 };
+
+/** Waits for a read at most `ms`; null when the supplier said nothing for that long. */
+async function readWithin(read: Promise<ReadableStreamReadResult<Uint8Array>>, ms: number): Promise<ReadableStreamReadResult<Uint8Array> | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const idle = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  try {
+    return await Promise.race([read, idle]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
 /**
  * Wraps an upstream body; `handle` turns each upstream chunk into what the client gets. Pulled,
  * never buffered ahead: a chunk is read from the supplier only when the client wants the next one,
  * and a client that goes away cancels the supplier's body as soon as the runtime notices, which
  * is at a write: `handle.heartbeat` (SSE answers) keeps writing while the supplier is silent (a
- * reasoning model may think for minutes), so it notices within ~0.5 s.
+ * reasoning model may think for minutes), so it notices within ~0.5 s. With `handle.drain`, a
+ * client that goes away has the rest of the answer read instead (see meter-json.ts for why).
+ *
+ * Every way an answer ends calls `onEnd` exactly once (its usage event and the settlement of its
+ * reservation): a handle that throws ends the answer as a supplier failure, never as a stream
+ * error that would skip it and leave the reservation held.
  */
 export function meter(
   body: ReadableStream<Uint8Array>,
@@ -95,6 +124,12 @@ export function meter(
     result(): Omit<MeterResult, 'outcome'>;
     /** Bytes the client may get at any event boundary with no effect (an SSE comment). */
     heartbeat?: () => Uint8Array;
+    /**
+     * After the client went away, each remaining chunk of the supplier's answer (sent nowhere)
+     * until it returns false (then the supplier's body is cancelled); at the answer's end `end()`
+     * runs, its bytes unsent. Reads stop at the idle limit as before.
+     */
+    drain?: (bytes: Uint8Array) => boolean;
     /** Tests only: SUPPLIER_IDLE_LIMIT_MS otherwise. */
     idleLimitMs?: number;
   },
@@ -104,6 +139,8 @@ export function meter(
   const idleLimitMs = handle.idleLimitMs ?? SUPPLIER_IDLE_LIMIT_MS;
   let ended = false;
   let cancelled = false;
+  /** The read of the supplier a pull is waiting on; a drain takes it over. */
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
   // One timer per answer, from its first read to its end. A tick sends a heartbeat when the
   // client is waiting on a read of the supplier and got nothing since the last tick, and ends a
   // read of the supplier that has waited past the idle limit.
@@ -126,18 +163,57 @@ export function meter(
   const finish = (outcome: MeterResult['outcome'], failure?: string): Promise<void> | void => {
     if (ended) return;
     ended = true;
-    return onEnd({ ...handle.result(), outcome, ...(failure === undefined ? {} : { failure }) });
+    let result: Omit<MeterResult, 'outcome'>;
+    try {
+      result = handle.result();
+    } catch {
+      result = NOTHING_READ;
+    }
+    return onEnd({ ...result, outcome, ...(failure === undefined ? {} : { failure }) });
   };
   /**
    * After the first byte there is no failover: a supplier that fails, goes idle, or sends what
-   * cannot be read (an event over the splitter's bound) ends the stream with an error event.
+   * cannot be read (an event over the splitter's bound, an answer its translation throws on) ends
+   * the stream with an error event.
    */
   const fail = async (controller: ReadableStreamDefaultController<Uint8Array>, err: unknown) => {
     stopBeat();
-    const tail = handle.failure();
+    let tail: Uint8Array | null = null;
+    try {
+      tail = handle.failure();
+    } catch {
+      // No error event then: the stream still ends, and the answer is still metered once.
+    }
     if (tail) controller.enqueue(tail);
     await finish('upstream_failed', failureOf(err));
     close(controller);
+  };
+  /**
+   * The client went away: the supplier's answer is read to its end (or to the drain's bound, or
+   * the idle limit) so its own usage report can be read, then the answer ends as client_aborted.
+   * A supplier that fails meanwhile leaves the result as it was (the estimate).
+   */
+  const drainRest = async (drain: (bytes: Uint8Array) => boolean, current: Promise<ReadableStreamReadResult<Uint8Array>> | null) => {
+    try {
+      for (let next = current ?? reader.read(); ; next = reader.read()) {
+        const step = await readWithin(next, idleLimitMs);
+        if (step === null) {
+          void reader.cancel(new Error('supplier idle')).catch(() => {});
+          break;
+        }
+        if (step.done) {
+          handle.end();
+          break;
+        }
+        if (!drain(step.value)) {
+          void reader.cancel(new Error('client went away')).catch(() => {});
+          break;
+        }
+      }
+    } catch {
+      // Read or translation failed: what was read stands.
+    }
+    await finish('client_aborted');
   };
   const send = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
     sent = true;
@@ -163,12 +239,17 @@ export function meter(
           try {
             waiting = true;
             readSinceMs = Date.now();
-            step = await reader.read();
+            pending = reader.read();
+            step = await pending;
           } catch (err) {
-            await fail(controller, err);
+            // A client that went away meanwhile has its answer ended by `cancel` (and its drain).
+            if (!cancelled) await fail(controller, err);
             return;
+          } finally {
+            pending = null;
           }
           waiting = false;
+          if (cancelled) return;
           if (idle) {
             // A cancelled body reads as done: it was cut, not complete.
             await fail(controller, new Error(`the supplier sent nothing for ${Math.round(idleLimitMs / 1000)} s`));
@@ -176,7 +257,14 @@ export function meter(
           }
           if (step.done) {
             stopBeat();
-            const tail = handle.end();
+            let tail: Uint8Array | null;
+            try {
+              tail = handle.end();
+            } catch (err) {
+              // E.g. a whole answer its translation cannot take (`content: [null]`).
+              await fail(controller, untranslatable(err));
+              return;
+            }
             if (tail) controller.enqueue(tail);
             await finish('complete');
             close(controller);
@@ -199,6 +287,11 @@ export function meter(
       async cancel(reason) {
         cancelled = true;
         stopBeat();
+        if (handle.drain && !ended) {
+          // Not awaited: the client is gone, and the request lives on in its usage event's waitUntil.
+          void drainRest(handle.drain, pending);
+          return;
+        }
         void finish('client_aborted');
         await reader.cancel(reason).catch(() => {});
       },

@@ -6,16 +6,66 @@
 
 import { MessagesUsage } from '../../shared/anthropic-messages.ts';
 import { errorBody } from '../../shared/errors.ts';
+import type { MeteredUsage } from '../metering.ts';
 import type { SseEvent } from '../sse.ts';
 import { JSON_ANSWER_TOOL } from './chat-to-messages-request.ts';
 import { finishReasonFromStop, type FinishReason } from './stop-reason.ts';
 import { parseJsonObject, sseData, type StreamTranslator } from './stream-translator.ts';
 import { chatUsageFromAnthropic, countsFromMessagesUsage, meteredFromAnthropic, type AnthropicCounts } from './token-usage.ts';
 
+export interface AnthropicStreamUsage {
+  /** message_start's `message.usage`. */
+  start(value: unknown): void;
+  /** message_delta's `usage`: cumulative; input and cache counts appear there only in newer API versions. */
+  delta(value: unknown): void;
+  /** The counts once the output is final (message_delta's), else null. */
+  final(): AnthropicCounts | null;
+  /** What to bill: `outputEstimate` (from what streamed) stands for an output never reported; null before any report. */
+  metered(outputEstimate: number): MeteredUsage | null;
+}
+
+/**
+ * The usage an Anthropic stream reported so far. message_start's input and cache counts are real,
+ * but its output_tokens is a placeholder (1): the output is known only from message_delta. A
+ * stream cut before it (a client that left, a supplier that died or sent an error event) bills
+ * the real input and the output estimated from what streamed, flagged estimated; before, it
+ * billed the placeholder, one output token, as a real report.
+ */
+export function anthropicStreamUsage(): AnthropicStreamUsage {
+  let counts: AnthropicCounts | null = null;
+  let outputFinal = false;
+  return {
+    start(value) {
+      const parsed = MessagesUsage.safeParse(value);
+      if (parsed.success) counts = countsFromMessagesUsage(parsed.data);
+    },
+    delta(value) {
+      const parsed = MessagesUsage.safeParse(value);
+      if (!parsed.success) return;
+      const next = countsFromMessagesUsage(parsed.data);
+      outputFinal = true;
+      counts = counts
+        ? {
+            input_tokens: parsed.data.input_tokens ?? counts.input_tokens,
+            output_tokens: next.output_tokens,
+            cache_creation_input_tokens: parsed.data.cache_creation_input_tokens ?? counts.cache_creation_input_tokens,
+            cache_read_input_tokens: parsed.data.cache_read_input_tokens ?? counts.cache_read_input_tokens,
+          }
+        : next;
+    },
+    final: () => (outputFinal ? counts : null),
+    metered(outputEstimate) {
+      if (!counts) return null;
+      if (outputFinal) return meteredFromAnthropic(counts);
+      return { ...meteredFromAnthropic({ ...counts, output_tokens: outputEstimate }), estimated: true };
+    },
+  };
+}
+
 /** `jsonAnswer`: as in message-to-chat-completion.ts, JSON_ANSWER_TOOL's input streams as content. */
 export function messagesStreamToChat(options: { model: string; created: number; includeUsage: boolean; requestId: string; jsonAnswer?: boolean }): StreamTranslator {
   let id = 'chatcmpl-';
-  let counts: AnthropicCounts | null = null;
+  const usage = anthropicStreamUsage();
   let finish: FinishReason | null = null;
   let finished = false;
   let deltas = 0;
@@ -30,20 +80,6 @@ export function messagesStreamToChat(options: { model: string; created: number; 
     finished = true;
     return [sseData(errorBody('upstream_failed', message, { requestId: options.requestId }))];
   };
-  const mergeUsage = (value: unknown) => {
-    const parsed = MessagesUsage.safeParse(value);
-    if (!parsed.success) return;
-    const next = countsFromMessagesUsage(parsed.data);
-    // message_delta's counts are cumulative; input counts appear there only in newer API versions.
-    counts = counts
-      ? {
-          input_tokens: parsed.data.input_tokens ?? counts.input_tokens,
-          output_tokens: next.output_tokens,
-          cache_creation_input_tokens: parsed.data.cache_creation_input_tokens ?? counts.cache_creation_input_tokens,
-          cache_read_input_tokens: parsed.data.cache_read_input_tokens ?? counts.cache_read_input_tokens,
-        }
-      : next;
-  };
 
   return {
     push(event: SseEvent): string[] {
@@ -55,7 +91,7 @@ export function messagesStreamToChat(options: { model: string; created: number; 
         case 'message_start': {
           const message = (data.message ?? {}) as Record<string, unknown>;
           id = `chatcmpl-${String(message.id ?? '')}`;
-          mergeUsage(message.usage);
+          usage.start(message.usage);
           return [chunk({ role: 'assistant', content: '' })];
         }
         case 'content_block_start': {
@@ -84,11 +120,13 @@ export function messagesStreamToChat(options: { model: string; created: number; 
             deltas++;
             return [chunk({ tool_calls: [{ index, function: { arguments: delta.partial_json } }] })];
           }
-          // thinking and signature deltas have no place in a chat completion.
+          // thinking and signature deltas have no place in a chat completion; thinking is still
+          // output the supplier generated and bills, so it counts towards a cut stream's estimate.
+          if (delta.type === 'thinking_delta') deltas++;
           return [];
         }
         case 'message_delta': {
-          mergeUsage(data.usage);
+          usage.delta(data.usage);
           const stop = ((data.delta ?? {}) as Record<string, unknown>).stop_reason as string | null;
           // The forced answer tool is how the model answered, not a tool call for the client.
           finish = answerBlock !== null && stop === 'tool_use' ? 'stop' : (finishReasonFromStop(stop) ?? 'stop');
@@ -97,6 +135,8 @@ export function messagesStreamToChat(options: { model: string; created: number; 
         case 'message_stop': {
           finished = true;
           const out: string[] = [];
+          // No usage chunk without a final output count: message_start's placeholder is no report.
+          const counts = usage.final();
           if (options.includeUsage && counts) {
             out.push(sseData({ id, object: 'chat.completion.chunk', created: options.created, model: options.model, choices: [], usage: chatUsageFromAnthropic(counts) }));
           }
@@ -114,7 +154,7 @@ export function messagesStreamToChat(options: { model: string; created: number; 
     },
     end: () => (finished ? [] : failed('The supplier ended the stream early.')),
     failure: () => (finished ? [] : failed('The supplier failed mid-stream.')),
-    usage: () => (counts ? meteredFromAnthropic(counts) : null),
+    usage: () => usage.metered(deltas),
     outputEstimate: () => deltas,
   };
 }
