@@ -4,11 +4,12 @@
 // The worst case (README "Admission"): every request byte counted as one input token (byte-level
 // BPE never packs fewer than one byte into a token, and the JSON around the prompt only adds
 // bytes), capped by the model's context window, plus the output bound — the request's own
-// max_tokens, else the model's max_output_tokens, else DEFAULT_OUTPUT_BOUND, once for each choice
-// asked for (OpenAI chat's `n`) — and the surface's audio bound, all at the dearest rate that can
-// apply (shared/pricing.ts worstCaseMicros).
+// max_tokens (at most the model's max_output_tokens), else the model's max_output_tokens, else
+// DEFAULT_OUTPUT_BOUND, once for each choice asked for (OpenAI chat's `n`) — and the surface's
+// audio bound, all at the dearest rate that can apply (shared/pricing.ts worstCaseMicros).
 
 import type { AllowanceScope } from '../shared/allowance.ts';
+import { ApiError } from '../shared/errors.ts';
 import type { KeyEntry, ModelEntry } from '../shared/manifest.ts';
 import { usageCostMicros, worstCaseMicros } from '../shared/pricing.ts';
 import type { UsageEvent } from '../shared/usage.ts';
@@ -39,12 +40,33 @@ export function scopesOf(key: KeyEntry): AllowanceScope[] {
   return scopes;
 }
 
+/**
+ * The most tokens and µUSD one request may reserve: far beyond any real request (a trillion
+ * tokens, $70M), and low enough that a lease's prefetch of 32 such requests stays an exact integer.
+ * Above it, the request is refused on its own, before it can reach the allowance round it would
+ * share with other requests (and other orgs).
+ */
+export const MAX_WORST_TOKENS = 2 ** 40;
+export const MAX_WORST_MICROS = 2 ** 46;
+
 export function worstCaseOf(model: ModelEntry, requestBytes: number, bound: RequestBound = {}): WorstCase {
   let input = bound.input ?? requestBytes;
   if (model.context_window !== null) input = Math.min(input, model.context_window);
-  const output = (bound.output ?? model.max_output_tokens ?? DEFAULT_OUTPUT_BOUND) * (bound.choices ?? 1);
+  // A max_tokens above the catalog's max_output_tokens cannot be generated (suppliers refuse or
+  // cap it): reserving it would ask the wallet for money no answer can cost.
+  const limit = model.max_output_tokens ?? DEFAULT_OUTPUT_BOUND;
+  const perChoice = Math.min(bound.output ?? limit, model.max_output_tokens ?? Number.POSITIVE_INFINITY);
+  const output = perChoice * (bound.choices ?? 1);
+  if (!(input + output <= MAX_WORST_TOKENS)) throw tooLarge();
   const money = model.pricing ? worstCaseMicros(model.pricing, { input, output, audioSeconds: bound.audioSeconds ?? 0 }) : 0;
+  if (!(money <= MAX_WORST_MICROS)) throw tooLarge();
   return { money, tokens: input + output };
+}
+
+function tooLarge(): ApiError {
+  return new ApiError('invalid_request', 'The most this request could cost (its max_tokens for each of its n choices, or its audio) is beyond any budget: ask for less.', {
+    param: 'max_tokens',
+  });
 }
 
 /** What a finished request really spent: failed requests are free and use no tokens. */

@@ -14,7 +14,7 @@
 // of that scope get 503 allowance_unavailable. There is no credit beyond what was granted, so a
 // control-plane outage never lets a budget overspend.
 
-import type { AcquireAnswer, AllowanceAnswer, AllowanceScope, AllowanceSync, Lease } from '../shared/allowance.ts';
+import type { AcquireAnswer, AllowanceAnswer, AllowanceScope, AllowanceSync, DenialReason, Lease } from '../shared/allowance.ts';
 import { scopeKey } from '../shared/allowance.ts';
 import { ApiError } from '../shared/errors.ts';
 
@@ -110,7 +110,12 @@ interface ScopeState {
   readonly scope: AllowanceScope;
   readonly key: string;
   lease: LeaseState | null;
-  denial: { error: ApiError; untilMs: number } | null;
+  /**
+   * The control plane's last refusal, remembered DENIAL_MEMORY_MS for requests at least as large
+   * as the one refused (`need`, in the dimension the reason names): one request too large for
+   * what is left must not refuse the smaller requests of every key of the org meanwhile.
+   */
+  denial: { error: ApiError; untilMs: number; reason: DenialReason; need: WorstCase } | null;
   /** Used by the previous lease: the next prefetch doubles what the scope actually consumed. */
   lastUsed: { money: number; requests: number; tokens: number };
   /** A replacement lease is being asked for ahead of need (the current one runs low or out of time). */
@@ -284,9 +289,27 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     );
   }
 
-  function activeDenial(states: ScopeState[], now: number): ApiError | null {
+  /** The remembered refusal that covers a request of this worst case in this scope, if any. */
+  function deniedFor(state: ScopeState, worst: WorstCase, now: number): ApiError | null {
+    const denial = state.denial;
+    if (!denial || now >= denial.untilMs) return null;
+    switch (denial.reason) {
+      case 'wallet':
+      case 'user_budget':
+      case 'key_budget':
+        return worst.money >= denial.need.money ? denial.error : null;
+      case 'tpm':
+        return worst.tokens >= denial.need.tokens ? denial.error : null;
+      case 'rpm':
+      case 'inactive':
+        return denial.error;
+    }
+  }
+
+  function activeDenial(states: ScopeState[], worst: WorstCase, now: number): ApiError | null {
     for (const state of states) {
-      if (state.denial && now < state.denial.untilMs) return state.denial.error;
+      const error = deniedFor(state, worst, now);
+      if (error) return error;
     }
     return null;
   }
@@ -302,7 +325,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     for (const waiter of waiters) {
       for (const state of waiter.scopes) {
         if (usable(state, waiter.worst, now)) continue;
-        if (state.denial && now < state.denial.untilMs) continue;
+        if (deniedFor(state, waiter.worst, now)) continue;
         const entry = need.get(state) ?? { money: [], tokens: [] };
         entry.money.push(waiter.worst.money);
         entry.tokens.push(waiter.worst.tokens);
@@ -314,7 +337,9 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     for (const [state, entry] of need) {
       // The current lease is too small for what waits: it drains, and its rest goes back in this call.
       retire(state);
-      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      // Each request's worst case is bounded (admission.ts MAX_WORST_*), but a round's sum and
+      // prefetch must also stay exact integers, or the control plane refuses the whole call.
+      const sum = (xs: number[]) => Math.min(xs.reduce((a, b) => a + b, 0), Number.MAX_SAFE_INTEGER);
       const largestMoney = Math.max(...entry.money);
       const largestTokens = Math.max(...entry.tokens);
       acquire.push({
@@ -445,9 +470,18 @@ export function createAllowances(options: AllowanceOptions): Allowances {
         if (!result) return;
         if (result.outcome === 'granted') {
           state.lease = leaseFrom(result.lease, answeredAt);
+          // A grant smaller than a refused need leaves that refusal standing: else a large and a
+          // small request in turn would each cost a control-plane call.
+          if (state.denial && !grantCovers(state.lease, state.denial)) return;
           state.denial = null;
         } else {
-          state.denial = { error: denialError(result), untilMs: answeredAt + DENIAL_MEMORY_MS };
+          const asking = body.acquire![i]!;
+          state.denial = {
+            error: denialError(result),
+            untilMs: answeredAt + DENIAL_MEMORY_MS,
+            reason: result.reason,
+            need: { money: asking.money.need, tokens: asking.tokens.need },
+          };
         }
       });
       renewals.forEach((state, j) => {
@@ -476,7 +510,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     // (Also without a call: a settled request may have made room since the waiter queued.)
     const still: Waiter[] = [];
     for (const waiter of waiters) {
-      const denial = activeDenial(waiter.scopes, answeredAt);
+      const denial = activeDenial(waiter.scopes, waiter.worst, answeredAt);
       const taken = denial ? null : tryAdmit(waiter.scopes, waiter.worst, answeredAt);
       if (taken) waiter.resolve(taken);
       else if (denial) waiter.reject(denial);
@@ -543,7 +577,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     admit(scopeList, worst, waitUntil) {
       const now = options.nowMs();
       const states = scopeList.map(stateOf);
-      const denial = activeDenial(states, now);
+      const denial = activeDenial(states, worst, now);
       if (denial) throw denial;
       const fast = tryAdmit(states, worst, now);
       if (fast) return fast.begin(waitUntil);
@@ -554,6 +588,21 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     },
     flush: () => kick(),
   };
+}
+
+/** Whether a lease holds at least the need a remembered refusal was for, in the dimension it names. */
+function grantCovers(lease: LeaseState, denial: NonNullable<ScopeState['denial']>): boolean {
+  switch (denial.reason) {
+    case 'wallet':
+    case 'user_budget':
+    case 'key_budget':
+      return lease.money === null || lease.money >= denial.need.money;
+    case 'tpm':
+      return lease.tokens === null || lease.tokens >= denial.need.tokens;
+    case 'rpm':
+    case 'inactive':
+      return true;
+  }
 }
 
 /** 503 allowance_unavailable: no lease could be had, for a reason that is the gateway's, not the client's. */

@@ -62,6 +62,10 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   const routes = admission.routes.filter((r) => plan.formats.includes(r.format));
   if (routes.length === 0) throw new ApiError('upstream_failed', `No supplier of '${plan.model}' serves this API yet.`);
 
+  // Sessions are per key and model: another tenant's session id can never steer this one. Read
+  // (and a malformed one refused) before admission: a 400 uses none of the key's RPM.
+  const session = sessionIdOf(c.req.raw.headers, plan.metadata);
+
   // A node that could not record what it serves must not serve it (the outbox is at its bound
   // because the control plane has been unreachable for long): refuse before any supplier call.
   if ((await deps.outbox.state()).full) {
@@ -75,8 +79,6 @@ export async function runInference(c: Context<EdgeEnv>, deps: EdgeDeps, plan: In
   usage.admitted({ atMs: reservation.atMs, leaseIds: reservation.leaseIds, settle: (event) => reservation.settle(settlementOf(model, event)) });
   for (const [name, value] of Object.entries(reservation.headers)) c.header(name, value);
 
-  // Sessions are per key and model: another tenant's session id can never steer this one.
-  const session = sessionIdOf(c.req.raw.headers, plan.metadata);
   const sessionKey = session === null ? null : `${c.get('key').id}\u0000${plan.model}\u0000${session}`;
   const ordered = orderRoutes(routes, { isOpen: deps.breaker.isOpen, sticky: sessionKey === null ? undefined : deps.sessions.get(sessionKey) });
   const forwarded = await forwardWithFailover(ordered, (route) => plan.upstream(route, credentialFor(deps, route)), {

@@ -81,6 +81,53 @@ describe('edge admission', () => {
     await edge.settle();
   });
 
+  it('refuses a request too large for what is left without refusing the smaller requests of the org after it', async () => {
+    // 150 µUSD left: a request reserving 10,000 is refused; one reserving 100 right after is not.
+    const { edge, key, model } = await scenario({ model: { pricing } });
+    edge.grants.setWallet(key.entry.org_id, 150);
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(5, 100) }));
+
+    const large = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, { max_tokens: 10_000 }) });
+    expect(large.status).toBe(402);
+    const small = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id) });
+    expect(small.status).toBe(200);
+    await small.text();
+    // Still remembered for requests at least as large: no second call for those within the second.
+    const acquisitions = () => edge.grants.calls.flatMap((c) => c.acquire ?? []).length;
+    const asked = acquisitions();
+    expect((await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, { max_tokens: 20_000 }) })).status).toBe(402);
+    expect(acquisitions()).toBe(asked);
+    await edge.settle();
+  });
+
+  it("reserves a max_tokens above the model's max_output_tokens at the model's limit", async () => {
+    const { edge, key, model } = await scenario({ model: { pricing, max_output_tokens: 100 }, key: { budget: { limit_micros: 150, period: 'monthly' } } });
+    edge.grants.setKeyLimits(key.entry.id, { budget: 150 });
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(5, 100) }));
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, { max_tokens: 10_000_000 }) });
+    expect(response.status).toBe(200);
+    await response.text();
+    expect(edge.grants.calls.flatMap((c) => c.acquire ?? [])[0]!.money.need).toBe(100);
+    await edge.settle();
+  });
+
+  it('refuses a worst case beyond any budget on its own with a 400, before any allowance call', async () => {
+    const { edge, key, model } = await scenario({ model: { pricing, max_output_tokens: null } });
+    edge.supplier.script(model.routes[0]!, completion({ content: 'hi', usage: usageOf(5, 10) }));
+
+    for (const extra of [{ n: 2, max_tokens: Number.MAX_SAFE_INTEGER }, { max_tokens: 2 ** 41 }]) {
+      const absurd = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id, extra) });
+      expect(absurd.status, JSON.stringify(extra)).toBe(400);
+      expect(await errorOf(absurd)).toMatchObject({ code: 'invalid_request', type: 'invalid_request_error' });
+    }
+    expect(edge.grants.calls).toHaveLength(0);
+    const ok = await edge.send('/v1/chat/completions', { key: key.token, body: body(model.id) });
+    expect(ok.status).toBe(200);
+    await ok.text();
+    await edge.settle();
+  });
+
   it('settles the real cost: a cheaper answer leaves the rest of the reservation for later requests', async () => {
     const { edge, key, model } = await scenario({ model: { pricing }, key: { budget: { limit_micros: 300, period: 'daily' } } });
     edge.grants.setKeyLimits(key.entry.id, { budget: 300 });

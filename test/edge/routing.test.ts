@@ -186,5 +186,7 @@ describe('routing through the edge', () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { param: string } }).error.param).toBe('metadata.session_id');
     expect(edge.supplier.calls).toHaveLength(0);
+    // Refused before admission: no allowance was asked for, so it used none of the key's RPM.
+    expect(edge.grants.calls).toHaveLength(0);
   });
 });
