@@ -21,6 +21,8 @@ export const DEFAULT_OUTPUT_BOUND = 32_768;
 export interface RequestBound {
   /** Input tokens at most; default: the request's size in bytes. */
   input?: number;
+  /** Input billed beyond what the request's bytes hold (edge/hidden-input.ts), added to `input`. */
+  hiddenInput?: number;
   /** Output tokens at most (the request's max_tokens); default: the model's limit. */
   output?: number | null;
   /**
@@ -30,6 +32,11 @@ export interface RequestBound {
   choices?: number | null;
   /** Audio seconds at most (per-second pricing). */
   audioSeconds?: number;
+  /**
+   * Inputs the supplier reads separately (an embeddings batch, rerank's query-document pairs):
+   * the context window caps each of them, not their sum. Default 1.
+   */
+  items?: number;
 }
 
 /** The org wallet always; the owner's budget and the key's budget and limits when they exist. */
@@ -50,8 +57,8 @@ export const MAX_WORST_TOKENS = 2 ** 40;
 export const MAX_WORST_MICROS = 2 ** 46;
 
 export function worstCaseOf(model: ModelEntry, requestBytes: number, bound: RequestBound = {}): WorstCase {
-  let input = bound.input ?? requestBytes;
-  if (model.context_window !== null) input = Math.min(input, model.context_window);
+  let input = (bound.input ?? requestBytes) + (bound.hiddenInput ?? 0);
+  if (model.context_window !== null) input = Math.min(input, model.context_window * (bound.items ?? 1));
   // A max_tokens above the catalog's max_output_tokens cannot be generated (suppliers refuse or
   // cap it): reserving it would ask the wallet for money no answer can cost.
   const limit = model.max_output_tokens ?? DEFAULT_OUTPUT_BOUND;

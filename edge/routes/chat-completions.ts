@@ -6,6 +6,7 @@ import { errorBody } from '../../shared/errors.ts';
 import { ChatCompletionRequest } from '../../shared/openai-chat.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
+import { hiddenInputTokens } from '../hidden-input.ts';
 import { FALLBACK_MAX_TOKENS, messagesRequestFromChat, wantsJsonAnswer } from '../formats/chat-to-messages-request.ts';
 import { chatCompletionFromMessage } from '../formats/message-to-chat-completion.ts';
 import { messagesStreamToChat } from '../formats/messages-stream-to-chat.ts';
@@ -40,7 +41,11 @@ export function chatCompletionsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
-      bound: { output: body.max_completion_tokens ?? body.max_tokens ?? null, choices: body.n },
+      bound: {
+        output: body.max_completion_tokens ?? body.max_tokens ?? null,
+        choices: body.n,
+        hiddenInput: hiddenInputTokens(body.messages, { tools: (body.tools?.length ?? 0) > 0 || jsonAnswer }),
+      },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, body, credential) : anthropicRequest(route, asMessages(), credential, { endpoint: 'messages' }),

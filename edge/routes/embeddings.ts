@@ -18,6 +18,11 @@ export function readInputUsage(answer: unknown): JsonReading {
   return { usage: input === undefined ? null : { input, output: 0, cachedInput: 0, reasoning: 0 }, outputEstimate: 0 };
 }
 
+/** Inputs in an embeddings body: one string or one token array, or a list of either. */
+function inputCount(input: EmbeddingsRequest['input']): number {
+  return typeof input === 'string' || typeof input[0] === 'number' ? 1 : input.length;
+}
+
 export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
@@ -26,7 +31,8 @@ export function embeddingsRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'embedding',
       requestBytes: bytes,
-      bound: { output: 0 },
+      // Each input is embedded (and capped at the context window) on its own; their tokens add up.
+      bound: { output: 0, items: inputCount(body.input) },
       // Anthropic has no embeddings API: only OpenAI-format routes serve this surface.
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'embeddings', body, credential),

@@ -6,6 +6,7 @@ import { MessagesRequest } from '../../shared/anthropic-messages.ts';
 import type { ChatCompletionRequest } from '../../shared/openai-chat.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
+import { hiddenInputTokens } from '../hidden-input.ts';
 import { messageFromChatCompletion } from '../formats/chat-completion-to-message.ts';
 import { chatStreamToMessages } from '../formats/chat-stream-to-messages.ts';
 import { chatRequestFromMessages } from '../formats/messages-to-chat-request.ts';
@@ -35,7 +36,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
-      bound: { output: body.max_tokens },
+      bound: { output: body.max_tokens, hiddenInput: hiddenInputTokens(body.messages, { tools: (body.tools?.length ?? 0) > 0 }) },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'messages' }) : openAiChatRequest(route, asChat(), credential),

@@ -13,6 +13,9 @@ import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';
 import { readInputUsage } from './embeddings.ts';
 
+const encoder = new TextEncoder();
+const utf8Length = (text: string) => encoder.encode(text).byteLength;
+
 export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
   return async (c) => {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
@@ -21,7 +24,10 @@ export function rerankRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       model: body.model,
       modelType: 'rerank',
       requestBytes: bytes,
-      bound: { output: 0 },
+      // Cross-encoders read the query beside every document (vLLM and Jina bill it once a pair):
+      // the request's bytes plus the query's again for each document, each pair capped by the
+      // context window.
+      bound: { output: 0, input: bytes + utf8Length(body.query) * body.documents.length, items: body.documents.length },
       formats: ['openai'],
       upstream: (route, credential) => openAiJsonRequest(route, 'rerank', body, credential),
       respond: (response, upstreamBody, _route, onEnd) => ({

@@ -9,6 +9,7 @@ import { ApiError } from '../../shared/errors.ts';
 import { ResponsesRequest } from '../../shared/openai-responses.ts';
 import type { EdgeDeps } from '../app.ts';
 import { readJsonBody } from '../bounded-body.ts';
+import { hiddenInputTokens } from '../hidden-input.ts';
 import { responseObject, newResponseIds, type ResponseIds } from '../formats/responses-object.ts';
 import { responsesToChat } from '../formats/responses-request.ts';
 import { chatToResponse } from '../formats/responses-response.ts';
@@ -46,7 +47,7 @@ export function responsesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       modelType: 'chat',
       metadata: body.metadata,
       requestBytes: bytes,
-      bound: { output: body.max_output_tokens ?? null },
+      bound: { output: body.max_output_tokens ?? null, hiddenInput: hiddenInputTokens(body.input, { tools: (body.tools?.length ?? 0) > 0 || jsonAnswer }) },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
         route.format === 'openai' ? openAiChatRequest(route, translated.chat, credential) : anthropicRequest(route, messagesRequest(), credential, { endpoint: 'messages' }),

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { deferred, within } from './support/deferred.ts';
 import type { Reply } from './support/fake-supplier.ts';
+import { buildPricing } from './support/manifest-builder.ts';
 import { scenario } from './support/scenario.ts';
 
 const json = (body: unknown, headers: Record<string, string> = {}): Reply => async () => Response.json(body, { headers });
@@ -64,6 +65,20 @@ describe('POST /v1/embeddings', () => {
     expect(s.edge.events()[0]).toMatchObject({ endpoint: '/v1/embeddings', input_tokens: 6, output_tokens: 0, estimated: false, audio_seconds: 0 });
   });
 
+  it('reserves a batch at its bytes, not one context window: each input is capped on its own', async () => {
+    // 1 µUSD an input token; a context window of 100 tokens; 50 inputs of 90 characters.
+    const s = await scenario({ model: { type: 'embedding', context_window: 100, pricing: buildPricing(1_000_000, 0) } });
+    s.edge.supplier.script(s.model.routes[0]!, json({ object: 'list', data: [], usage: { prompt_tokens: 4_500, total_tokens: 4_500 } }));
+    const input = Array.from({ length: 50 }, () => 'x'.repeat(90));
+    const res = await s.edge.send('/v1/embeddings', { key: s.key.token, body: { model: s.model.id, input } });
+    expect(res.status).toBe(200);
+    await res.text();
+    await s.edge.settle();
+    const reserved = s.edge.grants.calls.flatMap((c) => c.acquire ?? [])[0]!.money.need;
+    expect(reserved).toBeGreaterThanOrEqual(4_500);
+    expect(reserved).toBeLessThanOrEqual(5_001); // the batch's 50 × 100-token cap, plus the rounding micro-dollar
+  });
+
   it('refuses a chat model with a 400 naming its type, and calls no supplier', async () => {
     const s = await scenario();
     const res = await s.edge.send('/v1/embeddings', { key: s.key.token, body: { model: s.model.id, input: 'x' } });
@@ -88,6 +103,19 @@ describe('POST /v1/rerank', () => {
     expect(s.edge.supplier.callsTo(route)[0]).toMatchObject({ url: `${route.base_url}/rerank`, body: { model: route.upstream_model, query: 'q', documents: ['a', 'b'], top_n: 1 } });
     await s.edge.settle();
     expect(s.edge.events()[0]).toMatchObject({ endpoint: '/v1/rerank', input_tokens: 42, estimated: false });
+  });
+
+  it('reserves the query once for each document, as cross-encoders read (and bill) it', async () => {
+    const s = await scenario({ model: { type: 'rerank', context_window: 100_000, pricing: buildPricing(1_000_000, 0) } });
+    const query = 'q'.repeat(1_000);
+    const documents = Array.from({ length: 200 }, () => 'd');
+    // A vLLM-style report: 200 pairs of ~1,001 tokens.
+    s.edge.supplier.script(s.model.routes[0]!, json({ results: [], usage: { total_tokens: 200_200 } }));
+    const res = await s.edge.send('/v1/rerank', { key: s.key.token, body: { model: s.model.id, query, documents } });
+    expect(res.status).toBe(200);
+    await res.text();
+    await s.edge.settle();
+    expect(s.edge.grants.calls.flatMap((c) => c.acquire ?? [])[0]!.money.need).toBeGreaterThanOrEqual(200_200);
   });
 
   it('answers 422 for a body without documents', async () => {
