@@ -320,6 +320,8 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     asked: ScopeState[];
     renewals: ScopeState[];
     updated: { lease: LeaseState; report: string; closed: boolean }[];
+    /** Leases this call extends, with when they were last extended before it. */
+    extended: { lease: LeaseState; before: number }[];
   } {
     const need = new Map<ScopeState, { money: number[]; tokens: number[] }>();
     for (const waiter of waiters) {
@@ -383,14 +385,16 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       updated.push({ lease, report, closed: entry.closed });
     }
     const extend: string[] = [];
+    const extended: { lease: LeaseState; before: number }[] = [];
     const live = [...draining, ...[...scopes.values()].flatMap((s) => (s.lease ? [s.lease] : []))];
     for (const lease of live) {
       if (lease.inFlight > 0 && now - lease.lastExtendedMs >= EXTEND_EVERY_MS) {
         extend.push(lease.id);
+        extended.push({ lease, before: lease.lastExtendedMs });
         lease.lastExtendedMs = now;
       }
     }
-    return { body: { at: now, acquire, update, extend }, asked, renewals, updated };
+    return { body: { at: now, acquire, update, extend }, asked, renewals, updated, extended };
   }
 
   function leaseFrom(lease: Lease, now: number): LeaseState {
@@ -437,7 +441,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   /** One call (when there is anything to say) and a pass over the waiters; true when a waiter was answered. */
   async function runOnce(): Promise<boolean> {
     const now = options.nowMs();
-    const { body, asked, renewals, updated } = buildSync(now);
+    const { body, asked, renewals, updated, extended } = buildSync(now);
     let answeredAt = now;
     if (asked.length > 0 || renewals.length > 0 || updated.length > 0 || (body.extend?.length ?? 0) > 0) {
       let answer: AllowanceAnswer;
@@ -445,6 +449,9 @@ export function createAllowances(options: AllowanceOptions): Allowances {
         answer = await options.sync(body);
       } catch (err) {
         log('warn', 'allowance sync failed', { error: err instanceof Error ? err.message : String(err), waiting: waiters.length });
+        // Not extended after all: the next call asks again at once, not a full interval later,
+        // while the control plane still holds the lease (LEASE_HOLD_MS is three intervals).
+        for (const { lease, before } of extended) lease.lastExtendedMs = before;
         // No lease to be had: the requests waiting for one cannot be admitted (the grace is the
         // leases already held). Nothing is remembered, so the next request tries again.
         for (const state of renewals) {

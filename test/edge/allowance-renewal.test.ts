@@ -131,3 +131,23 @@ describe('requests waiting for a lease', () => {
     expect(logs).toContain('allowance sync round stalled: starting another');
   });
 });
+
+describe('leases of long requests', () => {
+  it('asks again for an extension that failed at the next call, not a whole interval later', async () => {
+    const { allowances, clock, grants } = setup();
+    const running = await allowances.admit(scopes, WORST, noop);
+    const extensionsSince = (call: number) => grants.calls.slice(call).flatMap((c) => c.extend ?? []);
+    clock.advance(10_000);
+    grants.goDown();
+    const failed = grants.calls.length;
+    await allowances.flush();
+    expect(extensionsSince(failed)).toHaveLength(1); // asked for, and the call failed
+    grants.goUp();
+    clock.advance(1_000);
+    // Any call one second later carries it again: the control plane still holds the lease.
+    const next = grants.calls.length;
+    await allowances.flush();
+    expect(extensionsSince(next)).toEqual([running.leaseIds[0]]);
+    running.settle({ money: 900, tokens: 0 });
+  });
+});
