@@ -116,7 +116,9 @@ function responsesEventStream(
       chunk: (bytes) => encodeSse(translate(splitter.push(bytes))),
       end: () => encodeSse([...translate(splitter.end()), ...(toChat ? fromChat(asChat(toChat.end())) : []), ...translator.end()]),
       failure: () => encodeSse(translator.failure('The supplier failed mid-stream.')),
-      result: () => ({ usage: translator.usage, outputEstimate: translator.deltas }),
+      // A Claude stream cut before its final usage chunk still reported its input (message_start):
+      // billed as reported, with the output estimated (anthropicStreamUsage).
+      result: () => ({ usage: translator.usage ?? toChat?.usage() ?? null, outputEstimate: translator.deltas }),
       heartbeat: sseHeartbeat,
     },
     onEnd,

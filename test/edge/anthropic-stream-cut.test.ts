@@ -167,6 +167,7 @@ describe('an Anthropic stream cut before message_delta', () => {
     await leaveAfter(await responses(), 399, (data) => (JSON.parse(data) as { type?: string }).type === 'response.output_text.delta');
     await edge.settle();
 
-    expect(edge.events()).toMatchObject([{ status: 200, output_tokens: 399, estimated: true }]);
+    // The input is message_start's, not the request's bytes.
+    expect(edge.events()).toMatchObject([{ status: 200, input_tokens: USAGE.input_tokens + USAGE.cache_read_input_tokens, cached_input_tokens: USAGE.cache_read_input_tokens, output_tokens: 399, estimated: true }]);
   });
 });
