@@ -276,6 +276,48 @@ export async function creditTopup(
 }
 
 /**
+ * Money Stripe took back from a credited top-up (`paidMicros` of what was paid; negative: given
+ * back, a dispute won) leaves the books as it came in, in proportion: the credit part from the
+ * wallet, the fee part from platform:fees, against platform:stripe. The wallet may go below zero:
+ * the credit may be spent already, and the money is gone from Stripe either way. `ref` is the
+ * Stripe event's id (one posting per event).
+ */
+export async function reverseTopup(
+  tx: Queryable,
+  r: { orgId: string; topup: { paidMicros: Micros; creditMicros: Micros }; paidMicros: Micros; ref: string; actor: string; memo: string; now?: Date },
+): Promise<{ transaction: PostedTransaction; alerts: LowBalanceAlert[] } | null> {
+  if (!Number.isSafeInteger(r.paidMicros) || r.paidMicros === 0 || Math.abs(r.paidMicros) > r.topup.paidMicros) {
+    throw new RangeError(`reverseTopup: bad amount ${r.paidMicros}`);
+  }
+  // The credit part rounded half away from zero, as the top-up's own split was; the fee part is
+  // the rest, so the two add up to what moved, and a full refund reverses the top-up exactly.
+  const sign = r.paidMicros < 0 ? -1n : 1n;
+  const magnitude = BigInt(Math.abs(r.paidMicros));
+  const creditPart = Number(sign * ((magnitude * BigInt(r.topup.creditMicros) * 2n + BigInt(r.topup.paidMicros)) / (2n * BigInt(r.topup.paidMicros))));
+  const feePart = r.paidMicros - creditPart;
+  const result = await postTransactions(
+    tx,
+    [
+      {
+        kind: 'reversal',
+        orgId: r.orgId,
+        ref: r.ref,
+        actor: r.actor,
+        memo: r.memo,
+        lines: [
+          { accountId: walletAccountId(r.orgId), micros: -creditPart },
+          { accountId: PLATFORM_ACCOUNTS.fees, micros: -feePart },
+          { accountId: PLATFORM_ACCOUNTS.stripe, micros: r.paidMicros },
+        ],
+      },
+    ],
+    r.now ? { now: r.now } : {},
+  );
+  const transaction = result.posted[0];
+  return transaction ? { transaction, alerts: result.alerts } : null;
+}
+
+/**
  * Changes an org's low-balance threshold and reviews the alert at once: raising it above the
  * balance is a downward crossing too (one alert), lowering it below the balance re-arms it.
  */

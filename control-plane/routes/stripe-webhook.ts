@@ -2,7 +2,9 @@
 // credential is Stripe's signature over the raw body (verified by the `stripe` package, default
 // 300 s tolerance). Exactly once: the event id is claimed in the same transaction as its effect,
 // so a retried or replayed event changes nothing; the top-up row is locked and credited at most
-// once, so completed + async_payment_succeeded for one session credit once.
+// once, so completed + async_payment_succeeded for one session credit once. Money Stripe takes
+// back from a credited top-up (a refund, a dispute's withdrawal) leaves the wallet the same way,
+// and a won dispute's reinstatement comes back (migration 0014).
 
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -12,10 +14,19 @@ import type { ApiSpec } from '../api-spec.ts';
 import { MICROS_PER_CENT } from '../billing/topup-amounts.ts';
 import type { StripeGateway, VerifiedWebhook } from '../billing/stripe-gateway.ts';
 import type { Database, Queryable } from '../db.ts';
-import { creditTopup, logLowBalanceAlerts, type LowBalanceAlert } from '../ledger.ts';
+import { creditTopup, logLowBalanceAlerts, reverseTopup, type LowBalanceAlert } from '../ledger.ts';
 import type { Logger } from '../log.ts';
 import type { AppEnv } from '../request-context.ts';
-import { claimStripeEvent, closeTopup, lockTopupBySession, markTopupCredited, setStripeEventOutcome, type TopupRow } from '../sql/topups.ts';
+import {
+  claimStripeEvent,
+  closeTopup,
+  lockTopupBySession,
+  lockTopupForPayment,
+  markTopupCredited,
+  setStripeEventOutcome,
+  setTopupTakenBack,
+  type TopupRow,
+} from '../sql/topups.ts';
 
 export const stripeWebhookSpecs: ApiSpec[] = [
   { method: 'post', path: '/v1/stripe/webhook', summary: "Stripe's signed events: credits paid top-ups exactly once (Stripe-Signature, no token)", tag: 'billing', access: 'public', success: { status: 200, description: '{received: true, outcome}' } },
@@ -38,8 +49,32 @@ const CheckoutSession = z.object({
   currency: z.string().nullable(),
   client_reference_id: z.string().nullable().optional(),
   metadata: z.record(z.string(), z.string()).nullable().optional(),
+  payment_intent: z.string().nullable().optional(),
 });
 type CheckoutSession = z.infer<typeof CheckoutSession>;
+
+const Cents = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER / 1_000_000);
+
+/** What a charge or dispute event says about one payment; `metadata` may name our top-up. */
+const PaymentFields = {
+  id: z.string().min(1).max(255),
+  currency: z.string(),
+  payment_intent: z.string().max(255).nullable().optional(),
+  metadata: z.record(z.string(), z.string()).nullable().optional(),
+};
+const Charge = z.object({ ...PaymentFields, object: z.literal('charge'), amount_refunded: Cents });
+const Dispute = z.object({ ...PaymentFields, object: z.literal('dispute'), amount: Cents });
+
+/** Events that set how much of a payment was taken back, and how: refunded so far, or a dispute's withdrawal. */
+const TAKE_BACK_EVENTS: Record<string, 'refunded' | 'dispute_withdrawn' | 'dispute_reinstated'> = {
+  'charge.refunded': 'refunded',
+  'charge.dispute.created': 'dispute_withdrawn',
+  'charge.dispute.funds_withdrawn': 'dispute_withdrawn',
+  'charge.dispute.funds_reinstated': 'dispute_reinstated',
+};
+type TakeBack =
+  | { kind: 'refunded'; charge: z.infer<typeof Charge> }
+  | { kind: 'dispute_withdrawn' | 'dispute_reinstated'; dispute: z.infer<typeof Dispute> };
 
 const SESSION_EVENTS = new Set([
   'checkout.session.completed',
@@ -55,7 +90,17 @@ const DENIALS: Record<Exclude<VerifiedWebhook, { ok: true }>['denial'], string> 
   malformed: 'The signed body is not JSON.',
 };
 
-type Outcome = 'duplicate' | 'credited' | 'already_credited' | 'awaiting_payment' | 'expired' | 'failed' | 'ignored';
+type Outcome =
+  | 'duplicate'
+  | 'credited'
+  | 'already_credited'
+  | 'awaiting_payment'
+  | 'expired'
+  | 'failed'
+  | 'ignored'
+  | 'reversed'
+  | 'reinstated'
+  | 'unchanged';
 
 /** Why a session event cannot belong to the top-up we stored for it, or null when it does. */
 function mismatch(session: CheckoutSession, topup: TopupRow): string | null {
@@ -101,8 +146,47 @@ async function handleSessionEvent(
     memo: `Top-up ${topup.id}`,
   });
   if (!credited) return { outcome: 'already_credited', alerts: [] };
-  await markTopupCredited(tx, topup.id, credited.transaction.id);
+  await markTopupCredited(tx, topup.id, credited.transaction.id, session.payment_intent ?? null);
   return { outcome: 'credited', alerts: credited.alerts };
+}
+
+/**
+ * A refund or a dispute of a top-up's payment: the wallet follows what Stripe took back. Stripe
+ * reports totals (a charge's amount_refunded is cumulative; a dispute withdraws its amount and
+ * gives it back when won), so each event sets the total and posts the difference, under the
+ * top-up's row lock: a replay, or an older refund event arriving after a newer one, posts nothing.
+ */
+async function handleTakeBack(tx: Queryable, event: { id: string; type: string }, change: TakeBack, log: Logger): Promise<{ outcome: Outcome; alerts: LowBalanceAlert[] }> {
+  const payment = change.kind === 'refunded' ? change.charge : change.dispute;
+  const topup = await lockTopupForPayment(tx, { paymentIntentId: payment.payment_intent ?? null, topupId: payment.metadata?.topup_id ?? null });
+  // A payment that is not one of our top-ups (the Stripe account may take other payments).
+  if (!topup || topup.status === 'expired' || topup.status === 'failed') return { outcome: 'ignored', alerts: [] };
+  if (payment.currency !== topup.currency) {
+    log('error', 'stripe event does not match its top-up', { event_id: event.id, topup_id: topup.id, field: 'currency' });
+    throw new ApiError('conflict', 'The payment does not match its top-up (currency).', { param: 'data.object.currency' });
+  }
+  // Its credit has not landed yet (the events crossed): Stripe retries this one later.
+  if (topup.status !== 'credited') throw new ApiError('conflict', 'The top-up of this payment is not credited yet; retry later.');
+  let refunded = topup.refunded_micros;
+  let disputed = topup.disputed_micros;
+  if (change.kind === 'refunded') refunded = Math.max(refunded, change.charge.amount_refunded * MICROS_PER_CENT);
+  else disputed = change.kind === 'dispute_withdrawn' ? change.dispute.amount * MICROS_PER_CENT : 0;
+  if (refunded + disputed > topup.paid_micros) {
+    log('error', 'stripe took back more than the top-up paid', { event_id: event.id, topup_id: topup.id });
+    throw new ApiError('conflict', 'The payment takes back more than its top-up paid.', { param: 'data.object' });
+  }
+  const delta = refunded + disputed - (topup.refunded_micros + topup.disputed_micros);
+  await setTopupTakenBack(tx, topup.id, { refundedMicros: refunded, disputedMicros: disputed });
+  if (delta === 0) return { outcome: 'unchanged', alerts: [] };
+  const posted = await reverseTopup(tx, {
+    orgId: topup.org_id,
+    topup: { paidMicros: topup.paid_micros, creditMicros: topup.credit_micros },
+    paidMicros: delta,
+    ref: event.id,
+    actor: `stripe:${event.id}`,
+    memo: `${delta > 0 ? 'Taken back' : 'Given back'} by Stripe (${event.type}) from top-up ${topup.id}`,
+  });
+  return { outcome: delta > 0 ? 'reversed' : 'reinstated', alerts: posted?.alerts ?? [] };
 }
 
 export function stripeWebhookRoutes(deps: { db: Database; now: () => Date; log: Logger; stripe?: StripeGateway | null }) {
@@ -129,11 +213,24 @@ export function stripeWebhookRoutes(deps: { db: Database; now: () => Date; log: 
         if (!object.success) throw new ApiError('invalid_request', `A ${event.type} event must carry a checkout session.`, { param: 'data.object' });
         session = object.data;
       }
+      let takeBack: TakeBack | null = null;
+      const takeBackKind = Object.hasOwn(TAKE_BACK_EVENTS, event.type) ? TAKE_BACK_EVENTS[event.type]! : null;
+      if (takeBackKind) {
+        const object = (takeBackKind === 'refunded' ? Charge : Dispute).safeParse(event.data.object);
+        if (!object.success) throw new ApiError('invalid_request', `A ${event.type} event must carry a ${takeBackKind === 'refunded' ? 'charge' : 'dispute'}.`, { param: 'data.object' });
+        takeBack = takeBackKind === 'refunded'
+          ? { kind: 'refunded', charge: object.data as z.infer<typeof Charge> }
+          : { kind: takeBackKind, dispute: object.data as z.infer<typeof Dispute> };
+      }
       const result = await deps.db.transaction(async (tx) => {
         if (!(await claimStripeEvent(tx, { id: event.id, type: event.type, sessionId: session?.id ?? null }))) {
           return { outcome: 'duplicate' as Outcome, alerts: [] };
         }
-        const handled = session ? await handleSessionEvent(tx, event, session, deps.log) : { outcome: 'ignored' as Outcome, alerts: [] };
+        const handled = session
+          ? await handleSessionEvent(tx, event, session, deps.log)
+          : takeBack
+            ? await handleTakeBack(tx, event, takeBack, deps.log)
+            : { outcome: 'ignored' as Outcome, alerts: [] };
         await setStripeEventOutcome(tx, event.id, handled.outcome);
         return handled;
       });

@@ -57,6 +57,9 @@ function present(t: TopupRow) {
     amount_micros: t.paid_micros,
     credit_micros: t.credit_micros,
     fee_micros: t.fee_micros,
+    /** Of the amount paid, what Stripe took back: refunds, and disputes whose funds are withdrawn. */
+    refunded_usd: microsToUsd(t.refunded_micros),
+    disputed_usd: microsToUsd(t.disputed_micros),
     checkout_session_id: t.checkout_session_id,
     checkout_url: t.status === 'open' ? t.checkout_url : null,
     transaction_id: t.transaction_id,

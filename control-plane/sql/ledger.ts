@@ -4,7 +4,7 @@
 
 import type { Queryable } from '../db.ts';
 
-export type LedgerKind = 'topup' | 'usage' | 'refund' | 'adjustment';
+export type LedgerKind = 'topup' | 'usage' | 'refund' | 'adjustment' | 'reversal';
 
 export interface NewTransactionRow {
   id: string;

@@ -1,6 +1,7 @@
 // Queries on top-ups (our row per Stripe Checkout Session) and on the Stripe events already
 // handled. Money columns travel as text and become numbers here.
 
+import { isUuid } from '../../shared/ids.ts';
 import type { Queryable } from '../db.ts';
 
 export type TopupStatus = 'open' | 'credited' | 'expired' | 'failed';
@@ -19,14 +20,27 @@ export interface TopupRow {
   created_at: Date;
   closed_at: Date | null;
   transaction_id: string | null;
+  payment_intent_id: string | null;
+  /** Of what was paid: taken back by refunds (cumulative) and by disputes whose funds are withdrawn. */
+  refunded_micros: number;
+  disputed_micros: number;
 }
 
-type RawTopupRow = Omit<TopupRow, 'paid_micros' | 'credit_micros' | 'fee_micros'> & { paid_micros: string; credit_micros: string; fee_micros: string };
+type Money = 'paid_micros' | 'credit_micros' | 'fee_micros' | 'refunded_micros' | 'disputed_micros';
+type RawTopupRow = Omit<TopupRow, Money> & Record<Money, string>;
 
 const COLUMNS = `id, org_id, paid_micros::text AS paid_micros, credit_micros::text AS credit_micros, fee_micros::text AS fee_micros, currency,
-                 checkout_session_id, checkout_url, status, created_by, created_at, closed_at, transaction_id`;
+                 checkout_session_id, checkout_url, status, created_by, created_at, closed_at, transaction_id, payment_intent_id,
+                 refunded_micros::text AS refunded_micros, disputed_micros::text AS disputed_micros`;
 
-const toTopup = (r: RawTopupRow): TopupRow => ({ ...r, paid_micros: Number(r.paid_micros), credit_micros: Number(r.credit_micros), fee_micros: Number(r.fee_micros) });
+const toTopup = (r: RawTopupRow): TopupRow => ({
+  ...r,
+  paid_micros: Number(r.paid_micros),
+  credit_micros: Number(r.credit_micros),
+  fee_micros: Number(r.fee_micros),
+  refunded_micros: Number(r.refunded_micros),
+  disputed_micros: Number(r.disputed_micros),
+});
 
 export async function insertTopup(
   db: Queryable,
@@ -46,8 +60,26 @@ export async function lockTopupBySession(db: Queryable, sessionId: string): Prom
   return rows[0] ? toTopup(rows[0]) : null;
 }
 
-export async function markTopupCredited(db: Queryable, id: string, transactionId: string): Promise<void> {
-  await db.query(`UPDATE topups SET status = 'credited', transaction_id = $2, closed_at = now() WHERE id = $1`, [id, transactionId]);
+/** `paymentIntentId`: what charges and disputes of this payment name (stripe-webhook.ts finds the top-up by it). */
+export async function markTopupCredited(db: Queryable, id: string, transactionId: string, paymentIntentId: string | null): Promise<void> {
+  await db.query(`UPDATE topups SET status = 'credited', transaction_id = $2, closed_at = now(), payment_intent_id = $3 WHERE id = $1`, [
+    id,
+    transactionId,
+    paymentIntentId,
+  ]);
+}
+
+/** The top-up a charge or dispute belongs to, row-locked: by its PaymentIntent, or by our top-up id in its metadata. */
+export async function lockTopupForPayment(db: Queryable, p: { paymentIntentId: string | null; topupId: string | null }): Promise<TopupRow | null> {
+  const { rows } = await db.query<RawTopupRow>(
+    `SELECT ${COLUMNS} FROM topups WHERE payment_intent_id = $1 OR id = $2::uuid ORDER BY id LIMIT 1 FOR UPDATE`,
+    [p.paymentIntentId, p.topupId !== null && isUuid(p.topupId) ? p.topupId : null],
+  );
+  return rows[0] ? toTopup(rows[0]) : null;
+}
+
+export async function setTopupTakenBack(db: Queryable, id: string, taken: { refundedMicros: number; disputedMicros: number }): Promise<void> {
+  await db.query('UPDATE topups SET refunded_micros = $2, disputed_micros = $3 WHERE id = $1', [id, taken.refundedMicros, taken.disputedMicros]);
 }
 
 /** An open top-up whose session expired or whose payment failed; anything else stays as it is. */

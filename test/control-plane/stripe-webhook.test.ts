@@ -3,7 +3,7 @@
 // refused with the ledger untouched.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { walletBalanceMicros } from '../../control-plane/ledger.ts';
+import { creditAdjustment, walletBalanceMicros } from '../../control-plane/ledger.ts';
 import type { LogFields } from '../../control-plane/log.ts';
 import { createHarness, type Harness } from '../support/control-plane.ts';
 import { serveWithStripe, startFakeStripe, type FakeSession, type FakeStripe } from '../support/fake-stripe.ts';
@@ -113,6 +113,68 @@ describe('exactly once', () => {
     const event = { id: 'evt_test_other_1', object: 'event', type: 'invoice.paid', data: { object: { id: 'in_1', object: 'invoice' } } };
     expect((await deliver(event)).body).toEqual({ received: true, outcome: 'ignored' });
     expect((await deliver(event)).body).toEqual({ received: true, outcome: 'duplicate' });
+  });
+});
+
+describe('money Stripe takes back', () => {
+  const balance = async (account: string) => Number((await h.testDb.db.query('SELECT balance_micros::text AS b FROM ledger_accounts WHERE id = $1', [account])).rows[0]!.b);
+
+  async function credited(amountUsd: number) {
+    const t = await newTopup(amountUsd);
+    const paid = fake.pay(t.session.id);
+    expect((await deliver(fake.event('checkout.session.completed', paid))).body.outcome).toBe('credited');
+    return { ...t, paid };
+  }
+
+  it('takes a refund out of the wallet and the fees in proportion, each cumulative step once, even replayed or late', async () => {
+    const { org, paid } = await credited(100); // wallet +95.238095, fees +4.761905
+    const feesBefore = await balance('platform:fees');
+    // $40 refunded, then $100 in all: Stripe's amount_refunded is the charge's total so far.
+    const partial = fake.event('charge.refunded', fake.charge(paid, 4_000));
+    expect((await deliver(partial)).body.outcome).toBe('reversed');
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(95_238_095 - 38_095_238);
+    const full = fake.event('charge.refunded', fake.charge(paid, 10_000));
+    expect((await deliver(full)).body.outcome).toBe('reversed');
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(0);
+    expect(await balance('platform:fees')).toBe(feesBefore - 4_761_905);
+    // A replay, and the $40 event delivered again late under a new id, move nothing.
+    expect((await deliver(full)).body.outcome).toBe('duplicate');
+    expect((await deliver(fake.event('charge.refunded', fake.charge(paid, 4_000)))).body.outcome).toBe('unchanged');
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(0);
+    const listed = (await (await fetch(`${cp.url}/v1/manage/orgs/${org}/topups`, { headers: { authorization: `Bearer ${h.ownerToken}` } })).json()) as { data: { refunded_usd: number }[] };
+    expect(listed.data[0]!.refunded_usd).toBe(100);
+  });
+
+  it('takes a disputed amount back while its funds are withdrawn, gives it back when the dispute is won, and lets the wallet go below zero', async () => {
+    const { org, paid } = await credited(50); // wallet +47.619048
+    // The credit is spent meanwhile: the money is gone from Stripe all the same.
+    await h.testDb.db.transaction((tx) => creditAdjustment(tx, { orgId: org, micros: -40_000_000, actor: 'system', memo: 'spent' }));
+    const dispute = fake.dispute(paid, 5_000);
+    expect((await deliver(fake.event('charge.dispute.created', dispute))).body.outcome).toBe('reversed');
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(7_619_048 - 47_619_048);
+    // funds_withdrawn for the same dispute changes nothing more.
+    expect((await deliver(fake.event('charge.dispute.funds_withdrawn', dispute))).body.outcome).toBe('unchanged');
+    expect((await deliver(fake.event('charge.dispute.funds_reinstated', { ...dispute, status: 'won' }))).body.outcome).toBe('reinstated');
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(7_619_048);
+  });
+
+  it("ignores refunds of payments that are not our top-ups, and has a refund that crossed its top-up's credit retried", async () => {
+    const stranger = { id: 'ch_stranger', object: 'charge', amount: 500, amount_refunded: 500, currency: 'usd', payment_intent: 'pi_stranger' };
+    expect((await deliver(fake.event('charge.refunded', stranger))).body.outcome).toBe('ignored');
+    const { session } = await newTopup(20);
+    const unpaid = { ...fake.charge({ ...session, payment_intent: 'pi_not_stored' }, 2_000), metadata: { topup_id: session.metadata.topup_id! } };
+    const before = await books();
+    const crossed = await deliver(fake.event('charge.refunded', unpaid));
+    expect([crossed.status, crossed.body.error?.code]).toEqual([409, 'conflict']);
+    expect(await books()).toEqual(before);
+  });
+
+  it('refuses a charge event without a charge, and takes back no more than was paid', async () => {
+    const { org, paid } = await credited(10);
+    expect((await deliver(fake.event('charge.refunded', { id: 'x', object: 'invoice' }))).status).toBe(400);
+    const tooMuch = await deliver(fake.event('charge.refunded', fake.charge(paid, 1_001)));
+    expect([tooMuch.status, tooMuch.body.error?.code]).toEqual([409, 'conflict']);
+    expect(await walletBalanceMicros(h.testDb.db, org)).toBe(9_523_810);
   });
 });
 

@@ -49,7 +49,12 @@ export interface FakeStripe {
   /** The customer pays: the session becomes complete (and paid, unless the method is delayed). */
   pay(sessionId: string, options?: { delayed?: boolean }): FakeSession;
   /** A Stripe event around a copy of the session as it is now. */
-  event(type: string, session: FakeSession, options?: { id?: string }): { id: string; type: string; [k: string]: unknown };
+  /** An event carrying a session, or any other object (a charge, a dispute). */
+  event(type: string, object: FakeSession | Record<string, unknown>, options?: { id?: string }): { id: string; type: string; [k: string]: unknown };
+  /** The charge of a paid session with `refunded` cents refunded so far, as charge.refunded carries it. */
+  charge(session: FakeSession, refunded: number): Record<string, unknown>;
+  /** A dispute of a paid session's charge over `amount` cents. */
+  dispute(session: FakeSession, amount: number, status?: string): Record<string, unknown>;
   /** Stripe's signature header for these exact bytes. */
   sign(payload: string, options?: { secret?: string; timestamp?: number }): string;
   /** POSTs the event to `url` as Stripe does; `body` overrides the bytes sent, `signature` the header. */
@@ -192,13 +197,39 @@ export async function startFakeStripe(options: { secretKey?: string; webhookSecr
       if (session.invoice_creation?.enabled && !o.delayed) session.invoice = stripeId('in');
       return session;
     },
-    event(type, session, o = {}) {
+    charge(session, refunded) {
+      return {
+        id: `ch_${session.payment_intent}`,
+        object: 'charge',
+        amount: session.amount_total,
+        amount_captured: session.amount_total,
+        amount_refunded: refunded,
+        currency: session.currency,
+        paid: true,
+        payment_intent: session.payment_intent,
+        refunded: refunded === session.amount_total,
+        status: 'succeeded',
+      };
+    },
+    dispute(session, amount, status = 'needs_response') {
+      return {
+        id: stripeId('dp'),
+        object: 'dispute',
+        amount,
+        charge: `ch_${session.payment_intent}`,
+        currency: session.currency,
+        payment_intent: session.payment_intent,
+        reason: 'fraudulent',
+        status,
+      };
+    },
+    event(type, object, o = {}) {
       return {
         id: o.id ?? stripeId('evt'),
         object: 'event',
         api_version: '2026-10-28.endive',
         created: Math.floor(Date.now() / 1000),
-        data: { object: structuredClone(session) },
+        data: { object: structuredClone(object) },
         livemode: false,
         pending_webhooks: 1,
         request: { id: null, idempotency_key: null },
