@@ -46,6 +46,11 @@ export function admit(key: KeyEntry, manifest: ManifestPayload, modelId: string)
   if (!allows(key.owner_allowed_models, modelId)) {
     return { ok: false, code: 'model_not_allowed', message: `The owner of this API key may not use the model '${modelId}' (allowed_models).`, param: 'model' };
   }
+  // No price in force: the request could not be billed, and serving it would give it away (a
+  // price of 0 is how a model is offered free). The catalog is incomplete, not the client wrong.
+  if (model.pricing === null) {
+    return { ok: false, code: 'not_configured', message: `The model '${modelId}' has no price yet, so it cannot be served. Try again later.` };
+  }
   const byRegion = model.routes.filter((r) => regionAllowed(key, r));
   if (model.routes.length > 0 && byRegion.length === 0) {
     return {

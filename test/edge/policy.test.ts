@@ -187,3 +187,21 @@ describe('edge policy: POST /v1/chat/completions denials', () => {
     expect(((await response.json()) as { error: { param: string | null } }).error.param).toBe('model');
   });
 });
+
+describe('edge policy: models without a price', () => {
+  it('serves no model with no price in force (503, zero supplier calls) and leaves it out of /v1/models', async () => {
+    const unpriced = buildModel({ pricing: null });
+    const { edge, key, model } = await scenario({ extraModels: [unpriced] });
+    for (const route of unpriced.routes) edge.supplier.script(route, completion({ content: 'would be free' }));
+
+    const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(unpriced.id) });
+    expect(response.status).toBe(503);
+    const { error } = (await response.json()) as { error: { code: string; type: string; message: string } };
+    expect(error).toMatchObject({ code: 'not_configured', type: 'service_unavailable' });
+    expect(error.message).toContain('no price');
+    expect(edge.supplier.calls).toHaveLength(0);
+
+    const listed = (await (await edge.send('/v1/models', { key: key.token })).json()) as ModelListing;
+    expect(listed.data.map((m) => m.id)).toEqual([model.id]);
+  });
+});
