@@ -13,7 +13,7 @@ import { estimateInputTokens } from '../formats/count-tokens-estimate.ts';
 import { runInference } from '../inference.ts';
 import { meter } from '../metering.ts';
 import { admit } from '../policy.ts';
-import { anthropicRequest } from '../providers/anthropic.ts';
+import { anthropicBetas, anthropicRequest } from '../providers/anthropic.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { parseBody } from '../validation.ts';
 
@@ -38,7 +38,7 @@ export function countTokensRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       // Counting generates nothing and is free.
       bound: { input: 0, output: 0 },
       formats: ['anthropic'],
-      upstream: (route, credential) => anthropicRequest(route, body, credential, { endpoint: 'count_tokens' }),
+      upstream: (route, credential) => anthropicRequest(route, body, credential, { endpoint: 'count_tokens', beta: anthropicBetas(c.req.header('anthropic-beta')) }),
       respond: (response, upstreamBody, _route, onEnd) => ({
         body: meter(
           upstreamBody,

@@ -14,7 +14,7 @@ import { runInference } from '../inference.ts';
 import { errorPayload } from '../error-shape.ts';
 import { meterJsonPassThrough, meterJsonTranslated } from '../meter-json.ts';
 import { meterMessagesStream, meterTranslatedStream, readMessageAnswer } from '../metering-anthropic.ts';
-import { anthropicRequest } from '../providers/anthropic.ts';
+import { anthropicBetas, anthropicRequest } from '../providers/anthropic.ts';
 import { openAiChatRequest } from '../providers/openai.ts';
 import type { EdgeEnv } from '../request-context.ts';
 import { refuseUnpricedMessages } from '../unpriced.ts';
@@ -28,6 +28,8 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const { json, bytes } = await readJsonBody(c.req.raw, deps.maxRequestBytes);
     const body = parseBody(MessagesRequest, json);
     refuseUnpricedMessages(body);
+    // The client's betas reach an Anthropic-format supplier (an OpenAI-format one has no such thing).
+    const beta = anthropicBetas(c.req.header('anthropic-beta'));
     // Translated once, on the first OpenAI-format route, however many routes are tried.
     let translated: ChatCompletionRequest | undefined;
     const asChat = () => (translated ??= chatRequestFromMessages(body));
@@ -39,7 +41,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
       bound: { output: body.max_tokens, hiddenInput: hiddenInputTokens(body.messages, { tools: (body.tools?.length ?? 0) > 0 }) },
       formats: ['openai', 'anthropic'],
       upstream: (route, credential) =>
-        route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'messages' }) : openAiChatRequest(route, asChat(), credential),
+        route.format === 'anthropic' ? anthropicRequest(route, body, credential, { endpoint: 'messages', beta }) : openAiChatRequest(route, asChat(), credential),
       respond: (response, upstreamBody, route, onEnd) => {
         if (route.format === 'anthropic') {
           return body.stream

@@ -18,6 +18,22 @@ async function setup(format: 'anthropic' | 'openai', key: Record<string, unknown
 }
 
 describe('/v1/messages to an Anthropic-format supplier', () => {
+  it("forwards the client's well-formed anthropic-beta names, and none to an OpenAI-format supplier", async () => {
+    for (const format of ['anthropic', 'openai'] as const) {
+      const { edge, route, model, key } = await setup(format);
+      edge.supplier.script(route, format === 'anthropic' ? anthropicMessage({ content: [{ type: 'text', text: 'Hi' }] }) : completion({ content: 'Hi' }));
+      const response = await edge.send('/v1/messages', {
+        body: body(model.id),
+        headers: { 'x-api-key': key.token, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'context-1m-2025-08-07, Bad Name!, interleaved-thinking-2025-05-14' },
+      });
+      expect(response.status).toBe(200);
+      await response.text();
+      const [call] = edge.supplier.callsTo(route);
+      expect(call!.headers.get('anthropic-beta'), format).toBe(format === 'anthropic' ? 'context-1m-2025-08-07,interleaved-thinking-2025-05-14' : null);
+      await edge.settle();
+    }
+  });
+
   it('forwards to {base_url}/messages with x-api-key, anthropic-version and the upstream model, and meters cache tokens', async () => {
     const { edge, route, model, send } = await setup('anthropic');
     edge.supplier.script(route, anthropicMessage({ content: [{ type: 'text', text: 'Hi' }], usage: { input_tokens: 5, output_tokens: 3, cache_read_input_tokens: 40, cache_creation_input_tokens: 2 } }));
