@@ -105,9 +105,17 @@ export function createManifestPublisher(deps: {
     async updateFor(held) {
       const version = await readManifestVersion(deps.db);
       const now = deps.nowSeconds();
+      const old = (issuedAt: number) => now - issuedAt >= deps.ttlSeconds / 4;
+      // Prices in a copy signed at `issuedAt` are out of date once a scheduled price version took
+      // effect after it: no transaction bumps the version then, so without this an edge on deltas
+      // reserved at the old price until its copy's renewal, up to a quarter lifetime later.
+      const pricesChangedSince = async (issuedAt: number) => {
+        const at = await nextPriceChange(deps.db, new Date(issuedAt * 1000));
+        return at !== null && at.getTime() <= now * 1000;
+      };
       // Same renewal rule as snapshots: an edge's copy is renewed after a quarter of its life
       // (a delta with from == to), so it always holds one far from its hard expiry.
-      if (version === held.version && now - held.issuedAt < deps.ttlSeconds / 4) return { kind: 'unchanged' };
+      if (version === held.version && !old(held.issuedAt) && !(await pricesChangedSince(held.issuedAt))) return { kind: 'unchanged' };
       if (version !== deltasTo) {
         deltas = new Map();
         deltasTo = version;
@@ -119,10 +127,17 @@ export function createManifestPublisher(deps: {
         answer.catch(() => deltas.delete(held.version));
       }
       const update = await answer;
-      // A cached renewal older than what the edge holds would be refused: build a fresh one.
-      if (update.kind === 'delta' && update.version === held.version && update.issuedAt <= held.issuedAt) {
-        deltas.delete(held.version);
-        return signedDelta(held.version);
+      // A snapshot answer is the current snapshot, whatever was current when it was cached.
+      if (update.kind !== 'delta') return update.kind === 'snapshot' ? { kind: 'snapshot', signed: await publisher.current() } : update;
+      // A cached delta is shared only while it is fresh: not older than what the edge holds (it
+      // would be refused), not a quarter lifetime old (an edge back after a long disconnection
+      // would get one already expired, refuse it and ask again at once, for as long as nothing
+      // changed), and not from before a price change that has taken effect.
+      if ((update.version === held.version && update.issuedAt <= held.issuedAt) || old(update.issuedAt) || (await pricesChangedSince(update.issuedAt))) {
+        const fresh = signedDelta(held.version);
+        deltas.set(held.version, fresh);
+        fresh.catch(() => deltas.delete(held.version));
+        return fresh;
       }
       return update;
     },
