@@ -5,6 +5,7 @@ import type { Context } from 'hono';
 import type { z } from 'zod';
 import { ApiError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
+import { isStorableText } from '../shared/storable-text.ts';
 
 function firstIssue(error: z.ZodError): ApiError {
   const issue = error.issues[0]!;
@@ -14,25 +15,26 @@ function firstIssue(error: z.ZodError): ApiError {
 }
 
 /**
- * The path of the first string (a value or an object's key) holding U+0000, or null. PostgreSQL's
- * text cannot store that character, so it would fail the statement: refused here as bad input.
+ * The path of the first string (a value or an object's key) PostgreSQL cannot store (U+0000, or a
+ * lone surrogate: shared/storable-text.ts), or null. It would fail the statement (a 500, and for a
+ * usage batch one its edge retries forever): refused here as bad input.
  */
-function nulAt(value: unknown, path: string[] = []): string[] | null {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : null;
+function unstorableAt(value: unknown, path: string[] = []): string[] | null {
+  if (typeof value === 'string') return isStorableText(value) ? null : path;
   if (typeof value !== 'object' || value === null) return null;
   for (const [key, item] of Object.entries(value)) {
-    if (key.includes('\u0000')) return path;
-    const found = nulAt(item, [...path, key]);
+    if (!isStorableText(key)) return path;
+    const found = unstorableAt(item, [...path, key]);
     if (found) return found;
   }
   return null;
 }
 
-function refuseNul(value: unknown): void {
-  const path = nulAt(value);
+function refuseUnstorable(value: unknown): void {
+  const path = unstorableAt(value);
   if (!path) return;
   const param = path.join('.') || undefined;
-  const message = 'Text may not contain the NUL character (U+0000).';
+  const message = 'Text may not contain the NUL character (U+0000) or a lone UTF-16 surrogate.';
   throw new ApiError('validation_failed', param ? `Invalid value for '${param}': ${message}` : message, param ? { param } : {});
 }
 
@@ -51,7 +53,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, 
       throw new ApiError('invalid_json', 'The request body is not valid JSON.');
     }
   }
-  refuseNul(raw);
+  refuseUnstorable(raw);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw firstIssue(parsed.error);
   return parsed.data;
@@ -59,7 +61,7 @@ export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, 
 
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.infer<S> {
   const query = c.req.query();
-  refuseNul(query);
+  refuseUnstorable(query);
   const parsed = schema.safeParse(query);
   if (!parsed.success) throw firstIssue(parsed.error);
   return parsed.data;

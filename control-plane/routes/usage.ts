@@ -6,6 +6,7 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ApiError } from '../../shared/errors.ts';
+import { isStorableText } from '../../shared/storable-text.ts';
 import { Region } from '../../shared/manifest.ts';
 import { formatUsd, microsToUsd } from '../../shared/money.ts';
 import type { Principal } from '../admin-auth.ts';
@@ -178,8 +179,8 @@ function decodeCursor(cursor: string, check: (key: unknown[]) => boolean): strin
   } catch {
     key = null;
   }
-  // U+0000 cannot be compared as PostgreSQL text: a forged cursor holding one is as invalid as any.
-  if (!Array.isArray(key) || !key.every((k) => typeof k === 'string' && k.length <= 200 && !k.includes('\u0000')) || !check(key)) {
+  // Text PostgreSQL cannot store cannot be compared there: a forged cursor holding it is as invalid as any.
+  if (!Array.isArray(key) || !key.every((k) => typeof k === 'string' && k.length <= 200 && isStorableText(k)) || !check(key)) {
     throw invalid('after', 'must be a next_cursor of the same query');
   }
   return key as string[];

@@ -142,6 +142,7 @@ describe('usage ingestion', () => {
   // store would block every later one. A 422 lets the outbox isolate it and go on.
   it.each([
     ['a model name holding a NUL', { model: 'a\u0000b' }, 'events.1.model'],
+    ['a model name holding a lone surrogate', { model: 'gpt\ud800' }, 'events.1.model'],
     ['a count beyond the integer column', { input_tokens: 3_000_000_000 }, 'events.1.input_tokens'],
   ])('refuses an event with %s with a 422 naming it, not a 500', async (_name, fields, param) => {
     const bad = { ...event(), ...fields };

@@ -27,8 +27,8 @@ function fieldNames(schema: z.ZodType | undefined): string[] {
 
 const idLike = fc.oneof(fc.uuid(), fc.constant('not-a-uuid'), fc.string({ maxLength: 40 }), fc.constant(''));
 
-/** Text with control characters, NUL included: PostgreSQL's text cannot hold U+0000. */
-const controlText = fc.string({ unit: fc.constantFrom('a', ' ', '\u0000', '\u0001', '\n', '\u007f', 'é'), minLength: 1, maxLength: 12 });
+/** Text with control characters, NUL included, and lone surrogates: PostgreSQL can store neither. */
+const controlText = fc.string({ unit: fc.constantFrom('a', ' ', '\u0000', '\u0001', '\n', '\u007f', 'é', '\ud800', '\udc00'), minLength: 1, maxLength: 12 });
 
 /** Timestamps zod's ISO check accepts but PostgreSQL may not: the year 0000, and a year 10000 in UTC. */
 const edgeTimestamps = fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00', '2099-01-01T00:00:00Z');

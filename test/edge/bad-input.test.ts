@@ -45,6 +45,7 @@ describe('edge bad input', () => {
     { name: 'an empty messages list', body: (model) => ({ model, messages: [] }), param: 'messages' },
     { name: 'a model that is not a string', body: () => chatBody('x', { model: 42 }), param: 'model' },
     { name: 'a model with a control character', body: () => chatBody('x', { model: 'gpt\u0000x' }), param: 'model' },
+    { name: 'a model with a lone surrogate', body: () => chatBody('x', { model: 'gpt\ud800' }), param: 'model' },
     { name: 'messages that are not a list', body: (model) => ({ model, messages: 'Hello there.' }), param: 'messages' },
     { name: 'a message without a role', body: (model) => ({ model, messages: [{ content: 'hi' }] }), param: 'messages.0.role' },
     { name: 'stream that is not a boolean', body: (model) => chatBody(model, { stream: 'yes' }), param: 'stream' },
@@ -103,18 +104,19 @@ describe('edge bad input', () => {
     ['/v1/embeddings', (model: string) => ({ model, input: 'hi' })],
     ['/v1/rerank', (model: string) => ({ model, query: 'q', documents: ['a'] })],
     ['/v1/audio/speech', (model: string) => ({ model, input: 'hi', voice: 'alloy' })],
-  ])('refuses a model name with a NUL on %s, and records a usage event ingestion accepts', async (path, body) => {
+  ])('refuses a model name with a NUL or a lone surrogate on %s, and records usage events ingestion accepts', async (path, body) => {
     const { edge, key } = await scriptedScenario();
 
-    const response = await edge.send(path, { key: key.token, body: body('a\u0000b') });
-
-    expect(response.status).toBe(422);
-    expect(JSON.stringify(await response.json())).toContain('model');
+    for (const name of ['a\u0000b', 'gpt\ud800']) {
+      const response = await edge.send(path, { key: key.token, body: body(name) });
+      expect(response.status).toBe(422);
+      expect(JSON.stringify(await response.json())).toContain('model');
+    }
     expect(edge.supplier.calls).toHaveLength(0);
     await edge.settle();
     const events = edge.events();
-    expect(events).toHaveLength(1);
-    expect(UsageEvent.safeParse(events[0]).success).toBe(true);
+    expect(events).toHaveLength(2);
+    for (const event of events) expect(UsageEvent.safeParse(event).success).toBe(true);
   });
 
   // Features the supplier bills apart from tokens, which no catalog price covers (edge/unpriced.ts).
