@@ -8,6 +8,9 @@ export const NODE_TOKEN_AUDIENCE = 'taas-node-api';
 export const NODE_TOKEN_ALG = 'EdDSA';
 /** Upper bound on a token's lifetime; the verifier refuses longer-lived ones. */
 export const NODE_TOKEN_MAX_LIFETIME_S = 300;
+const CLOCK_TOLERANCE_S = 30;
+/** Node ids as the control plane registers them. */
+export const NODE_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 export async function signNodeToken(
   nodeId: string,
@@ -39,7 +42,9 @@ export async function verifyNodeToken(
   } catch {
     return { ok: false };
   }
-  if (typeof kid !== 'string' || kid.length === 0 || kid.length > 128) return { ok: false };
+  // A node id as registered (control-plane/routes/edge-nodes.ts): anything else names no node, and
+  // is refused before it reaches a database lookup (a NUL in it was a 500 there).
+  if (typeof kid !== 'string' || !NODE_ID.test(kid)) return { ok: false };
   const key = await lookupKey(kid);
   if (!key) return { ok: false };
   try {
@@ -50,10 +55,14 @@ export async function verifyNodeToken(
       issuer: kid,
       subject: kid,
       currentDate: new Date(options.nowSeconds * 1000),
-      clockTolerance: 30,
+      clockTolerance: CLOCK_TOLERANCE_S,
       requiredClaims: ['iat', 'exp'],
     });
     if (payload.exp! - payload.iat! > NODE_TOKEN_MAX_LIFETIME_S) return { ok: false };
+    // jose checks `iat` only against a maximum age: a token dated a year ahead, with a lifetime
+    // of 300 s, would otherwise be good for that year. Issued in the future (beyond the clock
+    // tolerance) is refused, so a leaked token still expires within minutes.
+    if (payload.iat! > options.nowSeconds + CLOCK_TOLERANCE_S) return { ok: false };
     return { ok: true, nodeId: kid };
   } catch {
     return { ok: false };

@@ -31,7 +31,7 @@ const idLike = fc.oneof(fc.uuid(), fc.constant('not-a-uuid'), fc.string({ maxLen
 const controlText = fc.string({ unit: fc.constantFrom('a', ' ', '\u0000', '\u0001', '\n', '\u007f', 'é', '\ud800', '\udc00'), minLength: 1, maxLength: 12 });
 
 /** Timestamps zod's ISO check accepts but PostgreSQL may not: the year 0000, and a year 10000 in UTC. */
-const edgeTimestamps = fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00', '2099-01-01T00:00:00Z');
+const edgeTimestamps = fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-01:00', '2099-01-01T00:00:00Z', '2030-01-01T00:00:00+20:00');
 
 function bodies(spec: ApiSpec) {
   const names = fieldNames(spec.body);
@@ -79,10 +79,11 @@ describe('request validation never fails open', () => {
 });
 
 describe('timestamps PostgreSQL cannot hold', () => {
-  it('answers the year 0000 with a 422 naming the field, not a 500', async () => {
+  it('answers the year 0000 and offsets beyond ±15:59 with a 422 naming the field, not a 500', async () => {
     const cases: [string, string, string][] = [
       ['GET', `/v1/manage/audit?org_id=${orgId}&from=0000-01-01T00:00:00Z`, 'from'],
       ['GET', `/v1/manage/audit?org_id=${orgId}&to=0000-06-01T00:00:00Z`, 'to'],
+      ['GET', `/v1/manage/audit?org_id=${orgId}&to=${encodeURIComponent('2030-01-01T00:00:00+20:00')}`, 'to'],
       ['GET', '/v1/manage/models/no-such-model/prices?after=0000-01-01T00:00:00Z', 'after'],
     ];
     for (const [method, path, param] of cases) {
@@ -90,7 +91,12 @@ describe('timestamps PostgreSQL cannot hold', () => {
       expect(res.status, path).toBe(422);
       expect(((await res.json()) as { error: { param: string } }).error.param).toBe(param);
     }
-    const token = await h.request('POST', '/v1/manage/tokens', { token: h.ownerToken, body: { name: 't', expires_at: '0000-01-01T00:00:00Z' } });
-    expect(token.status).toBe(422);
+    for (const expires_at of ['0000-01-01T00:00:00Z', '2030-01-01T00:00:00+20:00']) {
+      const token = await h.request('POST', '/v1/manage/tokens', { token: h.ownerToken, body: { name: 't', expires_at } });
+      expect(token.status, expires_at).toBe(422);
+    }
+    // Offsets PostgreSQL holds still pass.
+    const fine = await h.request('POST', '/v1/manage/tokens', { token: h.ownerToken, body: { name: 't', expires_at: '2030-01-01T00:00:00+14:00' } });
+    expect(fine.status).toBe(201);
   });
 });

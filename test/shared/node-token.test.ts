@@ -27,6 +27,23 @@ describe('node API tokens', () => {
     expect(await verifyNodeToken(forged, lookup, { nowSeconds: NOW })).toEqual({ ok: false });
   });
 
+  it('refuses a token issued in the future (it would be good until then), beyond the clock tolerance', async () => {
+    const yearAhead = await signNodeToken('edge-1', node.privateKey, { nowSeconds: NOW + 365 * 86_400 });
+    expect(await verifyNodeToken(yearAhead, lookup, { nowSeconds: NOW })).toEqual({ ok: false });
+    const skewed = await signNodeToken('edge-1', node.privateKey, { nowSeconds: NOW + 20 });
+    expect(await verifyNodeToken(skewed, lookup, { nowSeconds: NOW })).toEqual({ ok: true, nodeId: 'edge-1' });
+  });
+
+  it('refuses a kid that is no node id without looking it up', async () => {
+    const looked: string[] = [];
+    const spy = async (id: string) => (looked.push(id), node.publicKey);
+    for (const kid of ['edge\u0000', 'Edge-1', '', 'x'.repeat(65)]) {
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', typ: NODE_TOKEN_TYP, kid }).setIssuedAt(NOW).setExpirationTime(NOW + 60).sign(node.privateKey);
+      expect(await verifyNodeToken(token, spy, { nowSeconds: NOW })).toEqual({ ok: false });
+    }
+    expect(looked).toEqual([]);
+  });
+
   it('refuses a long-lived token even when correctly signed', async () => {
     const token = await new SignJWT({})
       .setProtectedHeader({ alg: 'EdDSA', typ: NODE_TOKEN_TYP, kid: 'edge-1' })
