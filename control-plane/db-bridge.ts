@@ -27,8 +27,10 @@ export async function startDbBridge(options: DbBridgeOptions): Promise<DbBridge>
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    if (!isAllowed(req.url, target)) {
-      // Never an open relay: an address other than the configured one gets no connection at all.
+    // Never an open relay: an address other than the configured one gets no connection at all.
+    // Nor a browser's: a WebSocket opened by a web page always carries an Origin (the driver in
+    // this process sends none), and a page must not reach the database through a loopback port.
+    if (req.headers.origin !== undefined || !isAllowed(req.url, target)) {
       socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
@@ -66,7 +68,13 @@ export async function startDbBridge(options: DbBridgeOptions): Promise<DbBridge>
 
 function isAllowed(rawUrl: string | undefined, target: { host: string; port: number }): boolean {
   if (rawUrl === undefined) return false;
-  const url = new URL(rawUrl, 'ws://bridge');
+  let url: URL;
+  try {
+    url = new URL(rawUrl, 'ws://bridge');
+  } catch {
+    // `GET //a:b` is no URL: refused, where the throw used to take the control plane down with it.
+    return false;
+  }
   if (url.pathname !== '/v1') return false;
   const address = url.searchParams.get('address') ?? '';
   const colon = address.lastIndexOf(':');

@@ -1,6 +1,6 @@
 import { Client, type ClientConfig } from '@neondatabase/serverless';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startDbBridge, type DbBridge } from '../../control-plane/db-bridge.ts';
@@ -35,8 +35,8 @@ async function recordingServer(): Promise<{ port: number; sockets: Socket[]; rec
 }
 
 /** Opens a WebSocket to the bridge: 'open', or the HTTP status it was refused with. */
-async function tryUpgrade(bridgePort: number, path: string): Promise<{ ws: WebSocket; outcome: 'open' } | { outcome: number | 'error' }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${bridgePort}${path}`);
+async function tryUpgrade(bridgePort: number, path: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; outcome: 'open' } | { outcome: number | 'error' }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${bridgePort}${path}`, { headers });
   return new Promise((resolve) => {
     ws.once('open', () => resolve({ ws, outcome: 'open' }));
     ws.once('unexpected-response', (_req, res) => {
@@ -82,6 +82,23 @@ describe('db-bridge', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(forbidden.sockets).toHaveLength(0);
+    expect(allowed.sockets).toHaveLength(0);
+  });
+
+  it("refuses a browser's upgrade (an Origin), and survives a request line that is no URL", async () => {
+    const fromPage = await tryUpgrade(bridge.port, `/v1?address=127.0.0.1:${allowed.port}`, { origin: 'https://evil.example' });
+    expect(fromPage.outcome).toBe(403);
+    // `GET //a:b` threw inside the upgrade handler: an uncaught error that ended the process.
+    const raw = connect({ host: '127.0.0.1', port: bridge.port });
+    raw.write('GET //a:b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      raw.on('data', (chunk) => (text += chunk.toString()));
+      raw.on('close', () => resolve(text));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403/);
+    // Still serving, and nothing reached the database.
+    expect((await tryUpgrade(bridge.port, '/v1')).outcome).toBe(403);
     expect(allowed.sockets).toHaveLength(0);
   });
 
