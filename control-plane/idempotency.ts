@@ -8,7 +8,7 @@ import { hashToken } from '../shared/api-key.ts';
 import { ApiError } from '../shared/errors.ts';
 import type { Database } from './db.ts';
 import type { AppEnv } from './request-context.ts';
-import { claimIdempotencyKey, findIdempotencyKey, recordIdempotentAnswer, releaseIdempotencyKey } from './sql/idempotency.ts';
+import { claimIdempotencyKey, findIdempotencyKey, purgeExpiredIdempotencyKeys, recordIdempotentAnswer, releaseIdempotencyKey } from './sql/idempotency.ts';
 
 const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/;
 const SECRET_FIELDS = ['key', 'token'];
@@ -18,12 +18,20 @@ function withoutSecrets(body: unknown): unknown {
   return Object.fromEntries(Object.entries(body).map(([k, v]) => [k, SECRET_FIELDS.includes(k) ? null : v]));
 }
 
+/** Expired keys are purged by the requests that use the feature, at most once a minute per process. */
+const PURGE_EVERY_MS = 60_000;
+
 export function idempotency(db: Database): MiddlewareHandler<AppEnv> {
+  let lastPurgeMs = 0;
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (c.req.method !== 'POST' || key === undefined) return next();
     if (!KEY_SHAPE.test(key)) {
       throw new ApiError('validation_failed', 'Idempotency-Key must be 1 to 255 printable ASCII characters.', { param: 'Idempotency-Key' });
+    }
+    if (Date.now() - lastPurgeMs >= PURGE_EVERY_MS) {
+      lastPurgeMs = Date.now();
+      await purgeExpiredIdempotencyKeys(db);
     }
     const tokenId = c.get('principal').tokenId;
     const requestHash = await hashToken(`${c.req.method} ${c.req.path}\n${await c.req.text()}`);

@@ -49,3 +49,17 @@ export async function recordIdempotentAnswer(db: Queryable, tokenId: string, key
 export async function releaseIdempotencyKey(db: Queryable, tokenId: string, key: string): Promise<void> {
   await db.query('DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2 AND status IS NULL', [tokenId, key]);
 }
+
+/**
+ * Forgets keys past their retention, at most `limit` at a time (a claim replaces an expired row
+ * of its own key, but keys never used again would stay for good: any user could grow the table
+ * without bound with unique keys on harmless POSTs). Answers how many went.
+ */
+export async function purgeExpiredIdempotencyKeys(db: Queryable, limit = 1_000): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM idempotency_keys WHERE ctid IN (
+       SELECT ctid FROM idempotency_keys WHERE created_at < now() - interval '${RETENTION}' LIMIT $1)`,
+    [limit],
+  );
+  return rowCount;
+}

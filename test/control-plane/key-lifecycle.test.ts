@@ -3,6 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToken } from '../../shared/api-key.ts';
+import { purgeExpiredIdempotencyKeys } from '../../control-plane/sql/idempotency.ts';
 import { createHarness, type Harness } from '../support/control-plane.ts';
 
 let h: Harness;
@@ -227,5 +228,16 @@ describe('Idempotency-Key', () => {
     expect((await withKey(fixable, { name: 'x', budget_limit: 1 })).status).toBe(422);
     expect((await withKey(fixable, { name: 'x', budget_limit: 1, budget_period: 'daily' })).status).toBe(201);
     expect((await withKey(`bad key ${'x'.repeat(300)}`, { name: 'y' })).status).toBe(422);
+  });
+
+  it('forgets keys past their 24 hours, also those never used again', async () => {
+    const old = `old-${Date.now()}`;
+    const fresh = `fresh-${Date.now()}`;
+    expect((await withKey(old, { name: 'old' })).status).toBe(201);
+    expect((await withKey(fresh, { name: 'fresh' })).status).toBe(201);
+    await h.testDb.db.query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1", [old]);
+    expect(await purgeExpiredIdempotencyKeys(h.testDb.db)).toBeGreaterThanOrEqual(1);
+    const left = await h.testDb.db.query('SELECT key FROM idempotency_keys WHERE key = ANY($1::text[])', [[old, fresh]]);
+    expect(left.rows.map((r) => r.key)).toEqual([fresh]);
   });
 });
