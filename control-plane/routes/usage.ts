@@ -219,7 +219,7 @@ function csvResponse(c: Context<AppEnv>, filename: string, header: readonly stri
   c.header('content-type', 'text/csv; charset=utf-8');
   c.header('content-disposition', `attachment; filename="${filename}"`);
   if (nextCursor !== null) c.header('x-next-cursor', nextCursor);
-  return c.body(toCsv(header, rows));
+  return c.body(toCsv(header, rows, { formulaSafe: true }));
 }
 
 function presentEvent(r: UsageEventRow) {

@@ -14,6 +14,14 @@ describe('CSV', () => {
     );
   });
 
+  it('writes formula-looking text with a leading apostrophe when formula-safe, and numbers as they are', () => {
+    expect(csvLine(['=HYPERLINK("x")', '+1', '-cmd', '@sum', '\tx', 'gpt-4o', -5, 3], { formulaSafe: true })).toBe(
+      `"'=HYPERLINK(""x"")",'+1,'-cmd,'@sum,'\tx,gpt-4o,-5,3\r\n`,
+    );
+    // The audit export stays exact.
+    expect(csvLine(['=1+1'])).toBe('=1+1\r\n');
+  });
+
   it('starts with the header row and ends every record with CRLF, also when there are no rows', () => {
     expect(toCsv(['x', 'y'], [])).toBe('x,y\r\n');
     expect(toCsv(['x', 'y'], [['1', '2'], ['3', null]])).toBe('x,y\r\n1,2\r\n3,\r\n');
