@@ -62,6 +62,13 @@ function seconds(env: Bindings, name: string, fallback: number): number {
   return value * 1000;
 }
 
+/** A positive whole number of bytes: "4MB" or 0 would otherwise be NaN or no limit at all. */
+function byteCount(env: Bindings, name: string, fallback: number): number {
+  const value = Number(text(env, name, String(fallback)));
+  if (!Number.isSafeInteger(value) || value <= 0) throw new EdgeConfigError(`binding ${name} must be a positive whole number of bytes`);
+  return value;
+}
+
 function durability(value: string): Pick<EdgeConfig, 'durableAnswers' | 'usageJournal'> {
   if (value === 'true') return { durableAnswers: true, usageJournal: true };
   if (value === 'commit') return { durableAnswers: true, usageJournal: false };
@@ -85,7 +92,7 @@ export function parseEdgeConfig(env: Bindings): EdgeConfig {
     manifestRefreshMs: seconds(env, 'MANIFEST_REFRESH_SECONDS', 2),
     manifestMaxStaleMs: seconds(env, 'MANIFEST_MAX_STALE_SECONDS', 30),
     supplierKeys: json<Record<string, string>>(env, 'SUPPLIER_KEYS', '{}'),
-    maxRequestBytes: Number(text(env, 'MAX_REQUEST_BYTES', String(4 * 1024 * 1024))),
+    maxRequestBytes: byteCount(env, 'MAX_REQUEST_BYTES', 4 * 1024 * 1024),
     upstreamFirstByteTimeoutMs: seconds(env, 'UPSTREAM_FIRST_BYTE_TIMEOUT_SECONDS', 120),
     ...durability(text(env, 'USAGE_DURABLE_BEFORE_END', 'true')),
   };

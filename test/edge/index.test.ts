@@ -72,6 +72,8 @@ describe('edge entry (index.ts)', () => {
     { name: 'USAGE_OUTBOX_MAX_EVENTS not a number, outbox in this process', outbox: { USAGE_OUTBOX: {}, USAGE_OUTBOX_MAX_EVENTS: 'many' }, reason: 'USAGE_OUTBOX_MAX_EVENTS' },
     { name: 'no outbox binding', outbox: {}, reason: 'USAGE_OUTBOX' },
     { name: 'USAGE_DURABLE_BEFORE_END not true, commit or false', outbox: { USAGE_OUTBOX: {}, USAGE_DURABLE_BEFORE_END: 'sometimes' }, reason: 'USAGE_DURABLE_BEFORE_END must be true, commit or false' },
+    // "4MB" was NaN, and every comparison with NaN is false: no body limit at all.
+    { name: 'MAX_REQUEST_BYTES not a whole number of bytes', outbox: { USAGE_OUTBOX: {}, MAX_REQUEST_BYTES: '4MB' }, reason: 'MAX_REQUEST_BYTES must be a positive whole number of bytes' },
   ];
 
   it.each(outboxCases)('answers 503 and logs why for $name', async ({ outbox, reason }) => {
