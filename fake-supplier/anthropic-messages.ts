@@ -52,6 +52,8 @@ export function parseMessagesRequest(body: unknown, options: { countOnly: boolea
   // Anthropic has no default output limit: max_tokens is required on /v1/messages.
   if (!options.countOnly && (typeof max_tokens !== 'number' || max_tokens < 1)) return { ok: false, message: 'max_tokens: Field required' };
   const toolList = Array.isArray(tools) ? tools : [];
+  const refused = refusal(body, messages, toolList);
+  if (refused !== null) return { ok: false, message: refused };
   const first: unknown = toolList[0];
   const forbidden = isObject(tool_choice) && tool_choice.type === 'none';
   const firstTool = isObject(first) && typeof first.name === 'string' && !forbidden ? { name: first.name, inputSchema: first.input_schema } : null;
@@ -59,6 +61,32 @@ export function parseMessagesRequest(body: unknown, options: { countOnly: boolea
     ok: true,
     request: { model, messages, system, tools: toolList, stream: stream === true, maxTokens: typeof max_tokens === 'number' ? max_tokens : 0, firstTool },
   };
+}
+
+// What Anthropic refuses with a 400 though the shape is right (its messages, as it words them), so
+// a translation that sends these fails the e2e tests as it would fail in production.
+function refusal(body: Record<string, unknown>, messages: readonly unknown[], tools: readonly unknown[]): string | null {
+  if (body.tool_choice !== undefined && tools.length === 0) return 'tool_choice: tool_choice may only be specified while providing tools';
+  const stops = Array.isArray(body.stop_sequences) ? body.stop_sequences : [];
+  if (stops.some((s) => typeof s !== 'string' || s.trim() === '')) return 'stop_sequences: each stop sequence must contain non-whitespace';
+  const systemBlank = blankTextAt(body.system, 'system');
+  if (systemBlank !== null) return systemBlank;
+  for (const [i, message] of messages.entries()) {
+    const content = isObject(message) ? message.content : undefined;
+    const final = i === messages.length - 1 && isObject(message) && message.role === 'assistant';
+    const empty = content === '' || (Array.isArray(content) && content.length === 0);
+    if (empty && !final) return `messages.${i}: all messages must have non-empty content except for the optional final assistant message`;
+    const blank = blankTextAt(content, `messages.${i}.content`);
+    if (blank !== null) return blank;
+  }
+  return null;
+}
+
+/** The refusal for an empty or whitespace-only text block among `content`'s blocks, if any. */
+function blankTextAt(content: unknown, param: string): string | null {
+  if (!Array.isArray(content)) return null;
+  const j = content.findIndex((block) => isObject(block) && block.type === 'text' && typeof block.text === 'string' && block.text.trim() === '');
+  return j === -1 ? null : `${param}.${j}.text: text content blocks must contain non-whitespace text`;
 }
 
 // Characters of the system prompt, text blocks and tool definitions / 4, at least 1: crude, but

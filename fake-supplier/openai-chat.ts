@@ -66,6 +66,8 @@ export function parseChatRequest(body: unknown): ParseResult {
   if (!Array.isArray(messages) || messages.length === 0) {
     return { ok: false, message: "'messages' must be a non-empty array" };
   }
+  const refused = refusal(body, messages);
+  if (refused !== null) return { ok: false, message: refused };
   const limit = typeof max_completion_tokens === 'number' ? max_completion_tokens : max_tokens;
   const first: unknown = Array.isArray(tools) ? tools[0] : undefined;
   const fn = isObject(first) && isObject(first.function) && tool_choice !== 'none' ? first.function : null;
@@ -80,6 +82,18 @@ export function parseChatRequest(body: unknown): ParseResult {
       firstTool: fn && typeof fn.name === 'string' ? { name: fn.name, parameters: fn.parameters } : null,
     },
   };
+}
+
+// What OpenAI refuses with a 400 though the shape is right (its messages, as it words them), so a
+// translation that sends these fails the e2e tests as it would fail in production.
+function refusal(body: Record<string, unknown>, messages: readonly unknown[]): string | null {
+  if (typeof body.user === 'string' && body.user.length > 64) {
+    return `Invalid 'user': string too long. Expected a string with maximum length 64, but got a string with length ${body.user.length} instead.`;
+  }
+  const i = messages.findIndex(
+    (m) => isObject(m) && m.role === 'assistant' && (m.content === null || m.content === undefined) && !(Array.isArray(m.tool_calls) && m.tool_calls.length > 0),
+  );
+  return i === -1 ? null : `Invalid value for 'messages[${i}].content': expected a string, got null.`;
 }
 
 // Characters of all text content / 4, at least 1: crude, but a test can predict it.

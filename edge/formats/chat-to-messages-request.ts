@@ -27,6 +27,9 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   const system: Block[] = [];
   const turns: Turn[] = [];
   const add = (role: Turn['role'], content: Block[]) => {
+    // Anthropic refuses a message with no content (`content: ""` with no tool calls, or only empty
+    // parts): it is left out, and the turns on either side of it merge.
+    if (content.length === 0) return;
     const last = turns.at(-1);
     if (last?.role === role) last.content.push(...content);
     else turns.push({ role, content: [...content] });
@@ -48,9 +51,8 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   };
   if (system.length > 0) out.system = system;
   if (body.stream) out.stream = true;
-  const stop = body.stop;
-  if (typeof stop === 'string') out.stop_sequences = [stop];
-  else if (Array.isArray(stop) && stop.length > 0) out.stop_sequences = stop;
+  const stop = stopSequences(body.stop);
+  if (stop.length > 0) out.stop_sequences = stop;
   // OpenAI's temperature runs 0..2, Anthropic's 0..1: above 1 is clamped rather than refused.
   if (typeof body.temperature === 'number') out.temperature = Math.min(1, body.temperature);
   // top_p 1 keeps every token, Anthropic's default; many OpenAI clients send it beside a
@@ -70,10 +72,25 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
   }
   const tools = toolsFrom(body.tools);
   if (tools.length > 0) out.tools = tools;
+  // Anthropic refuses tool_choice without tools ("tool_choice may only be specified while
+  // providing tools"); with none offered, 'none' is what the model does anyway.
   const choice = toolChoiceFrom(body.tool_choice, body.parallel_tool_calls);
-  if (choice && (tools.length > 0 || choice.type === 'none')) out.tool_choice = choice;
+  if (choice && tools.length > 0) out.tool_choice = choice;
   return out;
 }
+
+/**
+ * Anthropic refuses a stop sequence that is empty or only whitespace ("each stop sequence must
+ * contain non-whitespace"); OpenAI takes `stop: ["\n"]`. Such entries are dropped: the answer may
+ * run on past them, which a client can cut, where a refusal would fail the whole request.
+ */
+function stopSequences(stop: unknown): string[] {
+  const list: unknown[] = typeof stop === 'string' ? [stop] : Array.isArray(stop) ? stop : [];
+  return list.filter((s): s is string => typeof s === 'string' && s.trim() !== '');
+}
+
+/** Anthropic refuses empty and whitespace-only text blocks ("text content blocks must contain non-whitespace text"). */
+const isBlank = (text: string): boolean => text.trim() === '';
 
 /** The tool a `json_schema` answer is given through (edge/formats: the answer's translators read it back). */
 export const JSON_ANSWER_TOOL = 'json_answer';
@@ -96,23 +113,23 @@ export function jsonSchemaOf(body: ChatCompletionRequest): Record<string, unknow
 }
 
 function textBlocks(content: unknown, param: string): Block[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  if (typeof content === 'string') return isBlank(content) ? [] : [{ type: 'text', text: content }];
   if (content === null || content === undefined) return [];
   if (!Array.isArray(content)) throw new ApiError('invalid_request', `Invalid content at '${param}'.`, { param });
-  return content.map((part, j) => {
-    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
+  return content.flatMap((part, j) => {
+    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return isBlank(part.text) ? [] : [{ type: 'text', text: part.text }];
     throw new ApiError('invalid_request', `Only text parts are allowed at '${param}.${j}'.`, { param: `${param}.${j}` });
   });
 }
 
 function userBlocks(content: unknown, param: string): Block[] {
   if (!Array.isArray(content)) return textBlocks(content, param);
-  return content.map((part, j) => {
+  return content.flatMap((part, j): Block[] => {
     if (isObject(part) && part.type === 'image_url') {
       const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
-      if (typeof url === 'string') return { type: 'image', source: anthropicSourceFromUrl(url) };
+      if (typeof url === 'string') return [{ type: 'image', source: anthropicSourceFromUrl(url) }];
     }
-    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return { type: 'text', text: part.text };
+    if (isObject(part) && part.type === 'text' && typeof part.text === 'string') return isBlank(part.text) ? [] : [{ type: 'text', text: part.text }];
     const type = isObject(part) ? String(part.type) : typeof part;
     throw new ApiError('invalid_request', `Content of type '${type}' cannot be sent to this model.`, { param: `${param}.${j}` });
   });

@@ -7,7 +7,16 @@ export type AnthropicImageSource = { type: 'base64'; media_type: string; data: s
 
 export function anthropicSourceFromUrl(url: string): AnthropicImageSource {
   const match = DATA_URL.exec(url);
-  return match ? { type: 'base64', media_type: match[1]!, data: match[2]! } : { type: 'url', url };
+  return match ? { type: 'base64', media_type: anthropicMediaType(match[1]!), data: match[2]! } : { type: 'url', url };
+}
+
+/**
+ * Anthropic takes image/jpeg, image/png, image/gif and image/webp, spelt so: `image/jpg` (common in
+ * data URLs, and accepted by OpenAI) is refused, so it becomes image/jpeg; case is folded likewise.
+ */
+function anthropicMediaType(mediaType: string): string {
+  const lower = mediaType.toLowerCase();
+  return lower === 'image/jpg' ? 'image/jpeg' : lower;
 }
 
 /** null for sources OpenAI cannot take (Anthropic's file ids). */

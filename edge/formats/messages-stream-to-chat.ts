@@ -1,6 +1,7 @@
 // Anthropic's streamed events as OpenAI chat.completion.chunk events, one event at a time:
 // message_start gives the role chunk, text_delta a content chunk, a tool_use block its tool call
-// with input_json_delta as argument pieces, message_delta the finish chunk, message_stop the usage
+// with input_json_delta as argument pieces (and "{}" for a call whose input streamed as nothing,
+// as OpenAI sends it), message_delta the finish chunk, message_stop the usage
 // chunk (when asked for) and `data: [DONE]`. A stream that breaks or ends early ends with OpenAI's
 // error object instead, and no [DONE].
 
@@ -73,6 +74,8 @@ export function messagesStreamToChat(options: { model: string; created: number; 
   const toolIndex = new Map<number, number>();
   /** The content block that carries a json_schema answer, if any. */
   let answerBlock: number | null = null;
+  /** tool_use blocks (and the answer block) that streamed some input JSON. */
+  const withInput = new Set<number>();
 
   const chunk = (delta: Record<string, unknown>, finishReason: FinishReason | null = null) =>
     sseData({ id, object: 'chat.completion.chunk', created: options.created, model: options.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
@@ -111,6 +114,9 @@ export function messagesStreamToChat(options: { model: string; created: number; 
             deltas++;
             return [chunk({ content: delta.text })];
           }
+          // An empty piece (Anthropic sends `partial_json: ""` for a call without parameters) says nothing.
+          if (delta.type === 'input_json_delta' && delta.partial_json === '') return [];
+          if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string') withInput.add(Number(data.index));
           if (delta.type === 'input_json_delta' && typeof delta.partial_json === 'string' && Number(data.index) === answerBlock) {
             deltas++;
             return [chunk({ content: delta.partial_json })];
@@ -124,6 +130,15 @@ export function messagesStreamToChat(options: { model: string; created: number; 
           // output the supplier generated and bills, so it counts towards a cut stream's estimate.
           if (delta.type === 'thinking_delta') deltas++;
           return [];
+        }
+        case 'content_block_stop': {
+          // A tool_use block with input {} may stream no input at all; OpenAI's arguments are then
+          // "{}", never "", and clients JSON.parse them.
+          const blockIndex = Number(data.index);
+          if (withInput.has(blockIndex)) return [];
+          if (blockIndex === answerBlock) return [chunk({ content: '{}' })];
+          const index = toolIndex.get(blockIndex);
+          return index === undefined ? [] : [chunk({ tool_calls: [{ index, function: { arguments: '{}' } }] })];
         }
         case 'message_delta': {
           usage.delta(data.usage);

@@ -11,7 +11,15 @@ type ChatMessage = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export function chatRequestFromMessages(body: MessagesRequest): ChatCompletionRequest {
+/** OpenAI's longest `user` ("string too long … maximum length 64"); Claude Code's user_id is ~120 characters. */
+export const MAX_OPENAI_USER_LENGTH = 64;
+
+/**
+ * `maxOutputTokens`: the catalog model's output limit, or null when it has none. Anthropic clients
+ * send large max_tokens (Claude Code: 32000) that OpenAI-format models refuse (gpt-4o allows
+ * 16384; vLLM refuses prompt + max_tokens beyond the context), so it is clamped to the limit.
+ */
+export function chatRequestFromMessages(body: MessagesRequest, options: { maxOutputTokens: number | null }): ChatCompletionRequest {
   const messages: ChatMessage[] = [];
   const system = textOf(body.system ?? '', 'system');
   if (system) messages.push({ role: 'system', content: system });
@@ -20,12 +28,15 @@ export function chatRequestFromMessages(body: MessagesRequest): ChatCompletionRe
     else messages.push(...userMessages(m.content, i));
   });
 
-  const out: ChatCompletionRequest = { model: body.model, messages: messages as ChatCompletionRequest['messages'], max_tokens: body.max_tokens };
+  const maxTokens = options.maxOutputTokens === null ? body.max_tokens : Math.min(body.max_tokens, options.maxOutputTokens);
+  const out: ChatCompletionRequest = { model: body.model, messages: messages as ChatCompletionRequest['messages'], max_tokens: maxTokens };
   if (body.stream) out.stream = true;
   if (body.stop_sequences && body.stop_sequences.length > 0) out.stop = body.stop_sequences;
   if (typeof body.temperature === 'number') out.temperature = body.temperature;
   if (typeof body.top_p === 'number') out.top_p = body.top_p;
-  if (typeof body.metadata?.user_id === 'string') out.user = body.metadata.user_id;
+  // A longer id is dropped rather than cut: a cut id could merge users in the supplier's abuse tracking.
+  const user = body.metadata?.user_id;
+  if (typeof user === 'string' && user.length <= MAX_OPENAI_USER_LENGTH) out.user = user;
   if (body.tools && body.tools.length > 0) {
     out.tools = body.tools.map((tool, i) => {
       if (tool.input_schema === undefined) throw new ApiError('invalid_request', `The tool '${tool.name}' is an Anthropic server tool, which this model cannot run.`, { param: `tools.${i}` });
@@ -93,7 +104,10 @@ function assistantMessage(content: string | ContentBlock[], i: number): ChatMess
       throw new ApiError('invalid_request', `Content of type '${block.type}' cannot be sent to this model.`, { param: `messages.${i}.content.${j}` });
     }
   });
-  const message: ChatMessage = { role: 'assistant', content: texts.length > 0 ? texts.join('') : null };
+  // OpenAI refuses content null without tool_calls, which a turn of thinking alone would give. It
+  // becomes "" rather than being dropped: open-model chat templates (Mistral's, Llama's) refuse
+  // two user turns in a row, and "" keeps the turns alternating as the client sent them.
+  const message: ChatMessage = { role: 'assistant', content: texts.length > 0 ? texts.join('') : toolCalls.length > 0 ? null : '' };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
   return message;
 }

@@ -112,7 +112,14 @@ export function responsesToChat(body: ResponsesRequest): ResponsesTranslation {
   const chat: ChatCompletionRequest = { model: body.model, messages };
   if (tools) chat.tools = tools;
   const choice = body.tool_choice;
-  if (choice) chat.tool_choice = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+  if (choice) {
+    // Chat names one function or none; allowed_tools, hosted tools and a nameless choice have no
+    // chat form, and sending `function: {}` would have the supplier refuse or ignore it.
+    if (typeof choice !== 'string' && (choice.type !== 'function' || !choice.name)) {
+      return refuse('tool_choice', `A tool_choice of type '${choice.type}' is not supported: send auto, none, required, or a function with its name.`);
+    }
+    chat.tool_choice = typeof choice === 'string' ? choice : { type: 'function', function: { name: choice.name } };
+  }
   if (typeof body.parallel_tool_calls === 'boolean' && tools) chat.parallel_tool_calls = body.parallel_tool_calls;
   // max_tokens rather than max_completion_tokens: every open-model server reads the former
   // (OpenAI's reasoning models get the latter: providers/openai.ts).

@@ -2,7 +2,11 @@
 // chunk yields its events at once (nothing waits for the end). Event names, order and fields
 // follow https://platform.openai.com/docs/api-reference/responses-streaming; every event carries
 // its `sequence_number`. The text of open items is held in memory only to send the `.done` events
-// and the final `response.completed`, as the real API does; it is never logged or stored.
+// and the final `response.completed`, as the real API does; it is never logged or stored. A
+// supplier error in the stream (an OpenAI `{"error":…}` chunk, or the one messages-stream-to-chat
+// makes of Anthropic's `event: error` and of a stream cut before message_stop), or a stream that
+// ends before its finish reason, ends it as a broken read does: an `error` event, never
+// `response.completed` over a cut answer.
 
 import { chatUsageOf } from '../metering.ts';
 import type { ResponsesRequest } from '../../shared/openai-responses.ts';
@@ -42,9 +46,9 @@ interface ChunkChoice {
 export interface ResponsesStream {
   /** The events for one parsed chat chunk. */
   chunk(chunk: unknown): string[];
-  /** Closes open items and completes the response once the supplier's stream ended. */
+  /** Closes open items and completes the response once the supplier's stream ended (an `error` event if it ended before its finish reason). */
   end(): string[];
-  /** Ends the stream with an `error` event after a mid-stream supplier failure. */
+  /** Ends the stream with an `error` event after a mid-stream supplier failure; nothing after one already sent. */
   failure(message: string): string[];
   readonly usage: MeteredUsage | null;
   /** Text and argument deltas sent: about one token each, the estimate when no usage came. */
@@ -57,6 +61,8 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
   let finishReason: string | null = null;
   let usage: MeteredUsage | null = null;
   let deltas = 0;
+  /** An `error` event was sent: the stream is over, whatever else the supplier sends. */
+  let failed = false;
   const done: OutputItem[] = [];
   let open: OpenMessage | OpenCall | null = null;
   const callsByChatIndex = new Map<number, OpenCall>();
@@ -86,6 +92,12 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
       );
       done.push(final);
     } else {
+      // A call without parameters: Anthropic may stream no input_json_delta at all, and some
+      // OpenAI-compatible servers send no arguments. OpenAI always gives "{}", which clients parse.
+      if (item.arguments === '') {
+        item.arguments = '{}';
+        out.push(event('response.function_call_arguments.delta', { item_id: item.id, output_index: item.outputIndex, delta: item.arguments }));
+      }
       const final = functionCallItem(item.id, item, 'completed');
       out.push(
         event('response.function_call_arguments.done', { item_id: item.id, output_index: item.outputIndex, name: item.name, arguments: item.arguments }),
@@ -132,11 +144,20 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
     out.push(event('response.function_call_arguments.delta', { item_id: current.id, output_index: current.outputIndex, delta: piece }));
   }
 
+  function fail(message: string): string[] {
+    if (failed) return [];
+    failed = true;
+    // No `response.completed` after a failure: the client must not take a cut answer as whole.
+    return [event('error', { code: 'upstream_failed', message, param: null })];
+  }
+
   return {
     chunk(chunk) {
+      if (failed) return [];
+      const parsed = (typeof chunk === 'object' && chunk !== null ? chunk : {}) as { choices?: ChunkChoice[]; usage?: unknown; error?: unknown };
+      if (parsed.error !== undefined && parsed.error !== null) return fail('The supplier failed mid-stream.');
       const out: string[] = [];
       start(out);
-      const parsed = (typeof chunk === 'object' && chunk !== null ? chunk : {}) as { choices?: ChunkChoice[]; usage?: unknown };
       const found = chatUsageOf(parsed.usage);
       if (found) usage = found;
       for (const choice of Array.isArray(parsed.choices) ? parsed.choices.slice(0, 1) : []) {
@@ -148,6 +169,10 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
       return out;
     },
     end() {
+      if (failed) return [];
+      // As chat-stream-to-messages: a stream that reached its finish reason is whole, even
+      // without [DONE]; one that did not was cut.
+      if (finishReason === null) return fail('The supplier ended the stream early.');
       const out: string[] = [];
       start(out);
       close(out);
@@ -155,10 +180,7 @@ export function createResponsesStream(request: ResponsesRequest, ids: ResponseId
       out.push(event(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: snapshot(status, { incomplete_details }) }));
       return out;
     },
-    failure(message) {
-      // No `response.completed` after a failure: the client must not take a cut answer as whole.
-      return [event('error', { code: 'upstream_failed', message, param: null })];
-    },
+    failure: fail,
     get usage() {
       return usage;
     },

@@ -32,7 +32,7 @@ export function messagesRoute(deps: EdgeDeps): Handler<EdgeEnv> {
     const beta = anthropicBetas(c.req.header('anthropic-beta'));
     // Translated once, on the first OpenAI-format route, however many routes are tried.
     let translated: ChatCompletionRequest | undefined;
-    const asChat = () => (translated ??= chatRequestFromMessages(body));
+    const asChat = () => (translated ??= chatRequestFromMessages(body, { maxOutputTokens: c.get('manifest').models[body.model]?.max_output_tokens ?? null }));
     return runInference(c, deps, {
       model: body.model,
       modelType: 'chat',

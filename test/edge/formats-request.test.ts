@@ -13,7 +13,8 @@ const weatherTool = { name: 'get_weather', description: 'Weather in a city', inp
 
 const toAnthropic = (body: Record<string, unknown>) =>
   messagesRequestFromChat(ChatCompletionRequest.parse({ model: 'm', ...body }), { defaultMaxTokens: 1000 });
-const toOpenAi = (body: Record<string, unknown>) => chatRequestFromMessages(MessagesRequest.parse({ model: 'm', max_tokens: 500, ...body }));
+const toOpenAi = (body: Record<string, unknown>, options: { maxOutputTokens: number | null } = { maxOutputTokens: null }) =>
+  chatRequestFromMessages(MessagesRequest.parse({ model: 'm', max_tokens: 500, ...body }), options);
 
 describe('OpenAI chat request → Anthropic Messages request', () => {
   const cases: [string, Record<string, unknown>, Record<string, unknown>][] = [
@@ -88,6 +89,42 @@ describe('OpenAI chat request → Anthropic Messages request', () => {
     expect(toAnthropic(input)).toMatchObject(expected);
   });
 
+  it('drops empty and whitespace-only stop entries, which Anthropic refuses, and sends no stop_sequences when none is left', () => {
+    expect(toAnthropic({ messages: [{ role: 'user', content: 'x' }], stop: ['\n', '', 'END', ' \t'] })).toMatchObject({ stop_sequences: ['END'] });
+    expect(toAnthropic({ messages: [{ role: 'user', content: 'x' }], stop: ['\n\n'] })).not.toHaveProperty('stop_sequences');
+    expect(toAnthropic({ messages: [{ role: 'user', content: 'x' }], stop: '\n' })).not.toHaveProperty('stop_sequences');
+  });
+
+  it('drops empty text parts and messages left empty, which Anthropic refuses, merging the turns around them', () => {
+    const sent = toAnthropic({
+      messages: [
+        { role: 'system', content: [{ type: 'text', text: '' }] },
+        { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'text', text: '' }, { type: 'image_url', image_url: { url: PNG } }] },
+        { role: 'assistant', content: '' },
+        { role: 'user', content: [{ type: 'text', text: ' ' }] },
+        { role: 'user', content: 'Again' },
+        { role: 'assistant', content: [{ type: 'text', text: '' }], tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } }] },
+      ],
+    });
+    expect(sent).not.toHaveProperty('system');
+    expect(sent.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0KGgo=' } }, { type: 'text', text: 'Again' }] },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'f', input: {} }] },
+    ]);
+  });
+
+  it('sends no tool_choice without tools (Anthropic refuses it), tool_choice none included', () => {
+    for (const tool_choice of ['none', 'auto', 'required']) {
+      expect(toAnthropic({ messages: [{ role: 'user', content: 'x' }], tool_choice })).not.toHaveProperty('tool_choice');
+    }
+    expect(toAnthropic({ messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'function', function: weatherFn }], tool_choice: 'none' })).toMatchObject({ tool_choice: { type: 'none' } });
+  });
+
+  it('sends a data-URL image/jpg as image/jpeg, the only spelling Anthropic takes', () => {
+    const sent = toAnthropic({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/jpg;base64,/9j/4AAQ' } }] }] });
+    expect(sent.messages).toEqual([{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: '/9j/4AAQ' } }] }]);
+  });
+
   it('refuses content the other format cannot carry with a 400 naming the part', () => {
     const error = (() => {
       try {
@@ -153,6 +190,28 @@ describe('Anthropic Messages request → OpenAI chat request', () => {
   ];
   it.each(cases)('%s', (_name, input, expected) => {
     expect(toOpenAi(input)).toMatchObject(expected);
+  });
+
+  it('sends an assistant turn of thinking alone as content "" (OpenAI refuses null without tool calls), keeping the turns alternating', () => {
+    const sent = toOpenAi({ messages: [
+      { role: 'user', content: 'Think.' },
+      { role: 'assistant', content: [{ type: 'thinking', thinking: 'hm', signature: 'sig' }] },
+      { role: 'user', content: 'And?' },
+    ] });
+    expect(sent.messages).toEqual([{ role: 'user', content: 'Think.' }, { role: 'assistant', content: '' }, { role: 'user', content: 'And?' }]);
+    const withCall = toOpenAi({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: [{ type: 'tool_use', id: 't', name: 'f', input: {} }] }] });
+    expect(withCall.messages[1]).toMatchObject({ role: 'assistant', content: null, tool_calls: [{ id: 't' }] });
+  });
+
+  it("clamps max_tokens to the model's output limit (Claude Code asks 32000; gpt-4o allows 16384)", () => {
+    expect(toOpenAi({ max_tokens: 32_000, messages: [{ role: 'user', content: 'x' }] }, { maxOutputTokens: 16_384 })).toMatchObject({ max_tokens: 16_384 });
+    expect(toOpenAi({ max_tokens: 100, messages: [{ role: 'user', content: 'x' }] }, { maxOutputTokens: 16_384 })).toMatchObject({ max_tokens: 100 });
+    expect(toOpenAi({ max_tokens: 32_000, messages: [{ role: 'user', content: 'x' }] }, { maxOutputTokens: null })).toMatchObject({ max_tokens: 32_000 });
+  });
+
+  it("drops a metadata.user_id longer than OpenAI's 64-character user", () => {
+    expect(toOpenAi({ messages: [{ role: 'user', content: 'x' }], metadata: { user_id: 'u'.repeat(64) } })).toMatchObject({ user: 'u'.repeat(64) });
+    expect(toOpenAi({ messages: [{ role: 'user', content: 'x' }], metadata: { user_id: `user_${'a'.repeat(64)}_account__session_${'b'.repeat(36)}` } })).not.toHaveProperty('user');
   });
 
   it('refuses an Anthropic server tool, which an OpenAI-format model cannot run', () => {

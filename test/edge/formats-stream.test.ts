@@ -42,6 +42,21 @@ describe('Anthropic stream → OpenAI chunks', () => {
     expect(chunks.find((c) => (c.choices as { finish_reason?: string }[])[0]?.finish_reason)).toMatchObject({ choices: [{ finish_reason: 'tool_calls' }] });
   });
 
+  it('gives a tool call whose input streamed as nothing the arguments "{}", as OpenAI does, not ""', () => {
+    // Anthropic streams a call without parameters as no input_json_delta at all, or as partial_json "".
+    for (const pieces of [[], ['']]) {
+      const t = translator();
+      const out = anthropicEvents({ tool: { id: 'toolu_1', name: 'list_files', pieces } }).flatMap((e) => t.push(ev(e)));
+      const calls = out.filter((o) => o !== 'data: [DONE]').map(data).flatMap((c) => (c.choices as { delta?: { tool_calls?: { function: { arguments: string } }[] } }[])[0]?.delta?.tool_calls ?? []);
+      expect(calls.map((c) => c.function.arguments).join('')).toBe('{}');
+    }
+    // A json_schema answer of {} likewise reads "{}", as the non-streamed answer does.
+    const t = messagesStreamToChat({ model: 'm', created: 1, includeUsage: false, requestId: 'r', jsonAnswer: true });
+    const out = anthropicEvents({ tool: { id: 'toolu_1', name: 'json_answer', pieces: [] } }).flatMap((e) => t.push(ev(e)));
+    const content = out.filter((o) => o !== 'data: [DONE]').map(data).map((c) => (c.choices as { delta?: { content?: string } }[])[0]?.delta?.content ?? '').join('');
+    expect(content).toBe('{}');
+  });
+
   it('leaves out the usage chunk when the client did not ask for it, yet meters the usage', () => {
     const t = messagesStreamToChat({ model: 'm', created: 1, includeUsage: false, requestId: 'r' });
     const out = anthropicEvents({ texts: ['a'] }).flatMap((e) => t.push(ev(e)));

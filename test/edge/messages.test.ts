@@ -111,6 +111,16 @@ describe('/v1/messages to an OpenAI-format supplier', () => {
     }
   });
 
+  it("clamps max_tokens to the model's output limit and drops a user_id longer than OpenAI's 64-character user", async () => {
+    const { edge, route, model, send } = await setup('openai');
+    edge.supplier.script(route, completion({ content: 'Hi' }));
+    // Claude Code's request: max_tokens 32000, a user_id of ~120 characters.
+    await (await send('/v1/messages', body(model.id, { max_tokens: 32_000, metadata: { user_id: `user_${'a'.repeat(64)}_account__session_${'b'.repeat(36)}` } }))).text();
+    const sent = edge.supplier.callsTo(route)[0]!.body;
+    expect(sent).toMatchObject({ max_tokens: model.max_output_tokens });
+    expect(sent).not.toHaveProperty('user');
+  });
+
   it('translates the stream into Anthropic events from message_start to message_stop', async () => {
     const { edge, route, model, send } = await setup('openai');
     edge.supplier.script(route, stream({ contents: ['Hel', 'lo'], usage: usageOf(12, 2) }));

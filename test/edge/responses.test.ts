@@ -189,6 +189,75 @@ describe('POST /v1/responses', () => {
     expect(events.some((e) => e.type === 'response.completed')).toBe(false);
   });
 
+  it('ends with an error event, never response.completed, when the supplier sends an error chunk mid-stream', async () => {
+    const s = await scenario();
+    const model = s.model.routes[0]!.upstream_model;
+    const events = [
+      chunkEvent('chatcmpl-x', model, [{ index: 0, delta: { role: 'assistant', content: 'Par' }, finish_reason: null }]),
+      `data: ${JSON.stringify({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } })}\n\n`,
+      chunkEvent('chatcmpl-x', model, [{ index: 0, delta: { content: 'tial' }, finish_reason: 'stop' }]),
+    ];
+    s.edge.supplier.script(s.model.routes[0]!, async () => new Response(events.join(''), { headers: { 'content-type': 'text/event-stream' } }));
+    const got = await readEvents(await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', stream: true } }));
+    expect(got.at(-1)).toMatchObject({ type: 'error', code: 'upstream_failed' });
+    expect(got.filter((e) => e.type === 'error')).toHaveLength(1);
+    expect(got.some((e) => e.type === 'response.completed' || e.type === 'response.incomplete')).toBe(false);
+    expect(got.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta)).toEqual(['Par']);
+  });
+
+  it('ends with an error event when an OpenAI-format stream ends before its finish reason', async () => {
+    const s = await scenario();
+    const model = s.model.routes[0]!.upstream_model;
+    const cut = chunkEvent('chatcmpl-x', model, [{ index: 0, delta: { role: 'assistant', content: 'Par' }, finish_reason: null }]);
+    s.edge.supplier.script(s.model.routes[0]!, async () => new Response(cut, { headers: { 'content-type': 'text/event-stream' } }));
+    const got = await readEvents(await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', stream: true } }));
+    expect(got.at(-1)).toMatchObject({ type: 'error', code: 'upstream_failed' });
+    expect(got.some((e) => e.type === 'response.completed')).toBe(false);
+  });
+
+  it('ends with an error event, never response.completed, when an Anthropic-format stream sends event: error or ends before message_stop', async () => {
+    const overloaded = 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n';
+    const whole = anthropicEvents({ texts: ['Bon', 'jour'] });
+    // message_start, block start, ping, one delta: then the error event, or nothing more.
+    for (const events of [[...whole.slice(0, 4), overloaded], whole.slice(0, 4), whole.slice(0, -1)]) {
+      const route = buildRoute({ format: 'anthropic' });
+      const s = await scenario({ model: buildModel({ routes: [route] }) });
+      s.edge.supplier.script(route, eventStream(events));
+      const got = await readEvents(await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', stream: true } }));
+      expect(got.at(-1)).toMatchObject({ type: 'error', code: 'upstream_failed' });
+      expect(got.filter((e) => e.type === 'error')).toHaveLength(1);
+      expect(got.some((e) => e.type === 'response.completed' || e.type === 'response.incomplete')).toBe(false);
+    }
+  });
+
+  it('streams the arguments "{}" for a call without parameters, from an Anthropic-format or an OpenAI-format stream', async () => {
+    const route = buildRoute({ format: 'anthropic' });
+    const s = await scenario({ model: buildModel({ routes: [route] }) });
+    s.edge.supplier.script(route, eventStream(anthropicEvents({ tool: { id: 'toolu_1', name: 'list_files', pieces: [''] } })));
+    const body = { model: s.model.id, input: 'x', stream: true, tools: [{ type: 'function', name: 'list_files', parameters: {} }] };
+    const fromClaude = await readEvents(await s.edge.send('/v1/responses', { key: s.key.token, body }));
+    expect(fromClaude.filter((e) => e.type === 'response.function_call_arguments.delta').map((e) => e.delta).join('')).toBe('{}');
+    expect(fromClaude.find((e) => e.type === 'response.function_call_arguments.done')).toMatchObject({ arguments: '{}' });
+    expect(fromClaude.at(-1)).toMatchObject({ type: 'response.completed', response: { output: [{ type: 'function_call', arguments: '{}' }] } });
+
+    const o = await scenario();
+    o.edge.supplier.script(o.model.routes[0]!, toolCallStream('list_files', []));
+    const fromOpenAi = await readEvents(await o.edge.send('/v1/responses', { key: o.key.token, body: { ...body, model: o.model.id } }));
+    expect(fromOpenAi.filter((e) => e.type === 'response.function_call_arguments.delta').map((e) => e.delta)).toEqual(['{}']);
+    expect(fromOpenAi.at(-1)).toMatchObject({ type: 'response.completed', response: { output: [{ type: 'function_call', arguments: '{}' }] } });
+  });
+
+  it('refuses a tool_choice other than a named function (allowed_tools, hosted tools) with a 400 naming tool_choice', async () => {
+    const s = await scenario();
+    const tools = [{ type: 'function', name: 'get_weather', parameters: {} }];
+    for (const tool_choice of [{ type: 'allowed_tools', mode: 'auto', tools: [{ type: 'function', name: 'get_weather' }] }, { type: 'file_search' }, { type: 'function' }]) {
+      const res = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', tools, tool_choice } });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ error: { param: 'tool_choice', type: 'invalid_request_error' } });
+    }
+    expect(s.edge.supplier.calls).toHaveLength(0);
+  });
+
   it('refuses previous_response_id and server-side tools with a 400 naming the field, without calling a supplier', async () => {
     const s = await scenario();
     const prev = await s.edge.send('/v1/responses', { key: s.key.token, body: { model: s.model.id, input: 'x', previous_response_id: 'resp_1' } });

@@ -120,6 +120,24 @@ describe('fake supplier, Anthropic Messages', () => {
     expect((err as InstanceType<typeof Anthropic.APIError>).message).toContain('metadata.session_id');
   });
 
+  it('refuses what Anthropic refuses though well shaped: blank text blocks and stop sequences, empty messages, tool_choice without tools', async () => {
+    const refused = async (extra: Record<string, unknown>) => {
+      const err = await client.messages.create({ ...request, ...extra } as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Anthropic.BadRequestError);
+      expect((err as InstanceType<typeof Anthropic.APIError>).error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+      return (err as InstanceType<typeof Anthropic.APIError>).message;
+    };
+    expect(await refused({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] })).toContain('messages.0.content.0.text');
+    expect(await refused({ messages: [{ role: 'user', content: [{ type: 'text', text: ' \n' }] }] })).toContain('non-whitespace');
+    expect(await refused({ stop_sequences: ['END', '\n'] })).toContain('stop_sequences');
+    expect(await refused({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: [] }, { role: 'user', content: 'b' }] })).toContain('messages.1');
+    expect(await refused({ messages: [{ role: 'user', content: '' }] })).toContain('messages.0');
+    expect(await refused({ tool_choice: { type: 'none' } })).toContain('tool_choice');
+    // An empty final assistant message (a prefill of nothing) and tool_choice beside tools pass.
+    await expect(client.messages.create({ ...request, messages: [...request.messages, { role: 'assistant', content: '' }] })).resolves.toMatchObject({ type: 'message' });
+    await expect(client.messages.create({ ...request, tools: [weather], tool_choice: { type: 'none' }, stop_sequences: ['END'] })).resolves.toMatchObject({ type: 'message' });
+  });
+
   it('ends the stream without message_stop when told to fail mid-stream', async () => {
     supplier.setBehaviour({ completionTokens: 5, failMidStreamAfterChunks: 2 });
     const names: string[] = [];

@@ -53,6 +53,19 @@ describe('fake supplier', () => {
     await expect(client.chat.completions.create({ model: 'm', messages, metadata: { a: 'b' }, store: true })).resolves.toMatchObject({ object: 'chat.completion' });
   });
 
+  it('refuses an assistant message with null content and no tool calls, and a user longer than 64, as OpenAI does', async () => {
+    const nullContent = [...messages, { role: 'assistant' as const, content: null }, { role: 'user' as const, content: 'more' }];
+    const err = await client.chat.completions.create({ model: 'm', messages: nullContent }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).message).toContain('messages[1].content');
+    const long = await client.chat.completions.create({ model: 'm', messages, user: 'u'.repeat(65) }).catch((e: unknown) => e);
+    expect(long).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((long as InstanceType<typeof OpenAI.APIError>).message).toContain("'user'");
+    const call = { id: 'call_1', type: 'function' as const, function: { name: 'f', arguments: '{}' } };
+    const withCall = [...messages, { role: 'assistant' as const, content: null, tool_calls: [call] }, { role: 'tool' as const, tool_call_id: 'call_1', content: 'ok' }];
+    await expect(client.chat.completions.create({ model: 'm', messages: withCall, user: 'u'.repeat(64) })).resolves.toMatchObject({ object: 'chat.completion' });
+  });
+
   it('stops at max_tokens with finish_reason length', async () => {
     const completion = await client.chat.completions.create({ model: 'm', messages, max_tokens: 3 });
 
