@@ -92,13 +92,28 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
 
   const persistFailed = (err: unknown) => log('manifest persist failed', { error: String(err) });
 
-  /** Shards from the control plane; each verified document is staged in the vault as it passes. */
-  function shardSource(staged: { ok: boolean }): ShardSource {
+  /**
+   * Shards from the control plane; each verified document is staged in the vault as it passes.
+   * The vault has one staging area, so one snapshot at a time is staged: a second one verified
+   * meanwhile (the long-poll loop and a refresh both got one) is `dropped`, never interleaved
+   * with the first, whose commit would otherwise seal a chain of both that fails its replay after
+   * a restart. The first lands; the next fetch brings whatever is newer as a delta.
+   */
+  let staging: object | null = null;
+  function shardSource(staged: { ok: boolean; dropped: boolean }): ShardSource {
     const persistence = options.persistence;
     return {
       read: (ref) => (options.fetchShard ? options.fetchShard(ref.sha256) : Promise.reject(new Error('no shard source'))),
       keep: async (doc, index) => {
         if (!persistence || !staged.ok) return;
+        if (index === 0) {
+          if (staging !== null && staging !== staged) {
+            staged.ok = false;
+            staged.dropped = true;
+            return;
+          }
+          staging = staged;
+        }
         await (index === 0 ? persistence.begin(doc) : persistence.addShard(doc)).catch((err: unknown) => {
           staged.ok = false;
           persistFailed(err);
@@ -126,9 +141,18 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     if (result.status === 'not_modified') return true;
     // Another fetch moved the held version meanwhile: this answer was for an older base.
     if (base && held?.manifest !== base) return true;
-    const staged = { ok: true };
+    const staged = { ok: true, dropped: false };
+    try {
+      return await accept(result, staged);
+    } finally {
+      if (staging === staged) staging = null;
+    }
+  }
+
+  async function accept(result: Extract<ManifestFetchResult, { status: 'ok' }>, staged: { ok: boolean; dropped: boolean }): Promise<boolean> {
     const from = held;
     const verified = await verifySigned(result.jws, from, chainOptions(), shardSource(staged));
+    if (staged.dropped) return true;
     if (!verified.ok) {
       log('manifest rejected', { reason: verified.reason });
       if (verified.reason === 'wrong_base') wantSnapshot = true;

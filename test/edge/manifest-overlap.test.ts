@@ -107,3 +107,55 @@ describe('overlapping manifest fetches', () => {
     expect(manifest?.keys).toEqual(v3.keys);
   });
 });
+
+describe('overlapping snapshot loads and the vault', () => {
+  it('stages one snapshot at a time: the vault commits exactly the snapshot held, never a mix of two', async () => {
+    const signer = await createSigner();
+    const clock = createClock();
+    const now = clock.nowSeconds();
+    const key = await mintKey({});
+    const [v1, v2, v3] = [1, 2, 3].map((version) => buildManifest({ version, nowSeconds: now, keys: [key] }));
+    const pending: Deferred<ManifestFetchResult>[] = [];
+    const vault: [string, string?][] = [];
+    const store = createManifestStore({
+      fetchManifest: () => {
+        const held = deferred<ManifestFetchResult>();
+        pending.push(held);
+        return held.promise;
+      },
+      publicKeys: signer.publicKeys,
+      nowMs: clock.nowMs,
+      refreshMs: 1000,
+      maxStaleMs: 30_000,
+      watch: { waitSeconds: 20, retryMs: 10 },
+      persistence: {
+        load: async () => null,
+        begin: async (doc) => void vault.push(['begin', doc]),
+        addShard: async (doc) => void vault.push(['shard', doc]),
+        commit: async () => void vault.push(['commit']),
+        append: async (doc) => void vault.push(['append', doc]),
+      },
+    });
+    const first = store.refresh();
+    await tick();
+    pending[0]!.resolve({ status: 'ok', jws: await sign(v1!, signer), etag: null });
+    await first;
+    await store.current(() => {}); // starts the long-poll loop
+    void store.refresh();
+    await tick();
+    expect(pending).toHaveLength(3);
+    // Both the long-poll and the refresh are answered a snapshot, in the same turn.
+    const [jws2, jws3] = [await sign(v2!, signer), await sign(v3!, signer)];
+    pending[1]!.resolve({ status: 'ok', jws: jws2, etag: null });
+    pending[2]!.resolve({ status: 'ok', jws: jws3, etag: null });
+    await tick(50);
+
+    const held = await store.current(() => {});
+    const begun = vault.filter(([op]) => op === 'begin').map(([, doc]) => doc);
+    const lastBegin = vault.map(([op]) => op).lastIndexOf('begin');
+    expect(vault.slice(lastBegin + 1).map(([op]) => op)).toEqual(['commit']);
+    // What the vault committed last is the snapshot the node serves.
+    expect(begun.at(-1)).toBe(held?.version === 2 ? jws2 : jws3);
+    expect(begun).toHaveLength(2); // the first snapshot, then one of the two: never both
+  });
+});
