@@ -59,6 +59,7 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
     }
     const nextById = new Map<string, Held>();
     const nextDefaults = new Map<string, Held>();
+    let unopened = false;
     for (const entry of parsed.data.credentials) {
       const known = byId.get(entry.id);
       let secret: string;
@@ -73,12 +74,15 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
         });
         if (!opened.ok) {
           log('credential not opened', { credential_id: entry.id, reason: opened.reason });
-          // Keep the last good secret of this credential rather than none.
+          unopened = true;
+          // Keep the last good secret of this credential rather than none, under its own version:
+          // the new one was not opened, and the next fetch tries it again.
           if (!known) continue;
-          secret = known.secret;
-        } else {
-          secret = opened.secret;
+          nextById.set(known.id, { ...known, isDefault: entry.default });
+          if (entry.default) nextDefaults.set(known.supplierId, nextById.get(known.id)!);
+          continue;
         }
+        secret = opened.secret;
       }
       const held: Held = { id: entry.id, supplierId: entry.supplier_id, version: entry.version, isDefault: entry.default, secret };
       nextById.set(held.id, held);
@@ -86,7 +90,9 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
     }
     byId = nextById;
     defaults = nextDefaults;
-    etag = result.etag;
+    // A set with a credential that could not be opened is asked for whole again next time (no
+    // ETag), so a failed open is retried rather than skipped until the credential next changes.
+    etag = unopened ? null : result.etag;
     loaded = true;
   }
 

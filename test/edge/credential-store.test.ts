@@ -97,6 +97,23 @@ describe('credential store', () => {
     expect(store.secretFor({ supplier_id: 'sup', credential_id: null })).toBe('sk-RENEWED-token-1234');
   });
 
+  it('tries a renewed credential it could not open again at the next refresh, keeping the last good secret meanwhile', async () => {
+    const keys = await x25519();
+    const stranger = await x25519();
+    const { cp, store } = await storeWith(keys);
+    cp.serve([await entry(keys, { id: 'c1', supplier: 'sup', secret: DEFAULT, isDefault: true })], '"e1"');
+    await store.refresh();
+    // v2 arrives sealed to another key (a control plane mid-way through re-sealing): not opened.
+    cp.serve([await entry(stranger, { id: 'c1', supplier: 'sup', secret: 'sk-RENEWED-token-1234', version: 'v2', isDefault: true })], '"e2"');
+    await store.refresh();
+    expect(store.secretFor({ supplier_id: 'sup', credential_id: null })).toBe(DEFAULT);
+    // The same version, now sealed right, under the same ETag: asked for whole, and opened.
+    cp.serve([await entry(keys, { id: 'c1', supplier: 'sup', secret: 'sk-RENEWED-token-1234', version: 'v2', isDefault: true })], '"e2"');
+    await store.refresh();
+    expect(cp.asked).toEqual([null, '"e1"', null]);
+    expect(store.secretFor({ supplier_id: 'sup', credential_id: null })).toBe('sk-RENEWED-token-1234');
+  });
+
   it("refuses a set for another node, another node's seal and a JWE replayed as another credential, without logging a secret", async () => {
     const keys = await x25519();
     const stranger = await x25519();
