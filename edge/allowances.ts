@@ -140,8 +140,8 @@ interface Taken {
 interface Waiter {
   readonly scopes: ScopeState[];
   readonly worst: WorstCase;
-  resolve(taken: Taken): void;
-  reject(error: unknown): void;
+  /** Set by the round that answers it; the waiting request reads it from its own timer (admit). */
+  outcome: { taken: Taken } | { error: unknown } | null;
 }
 
 export function createAllowances(options: AllowanceOptions): Allowances {
@@ -462,7 +462,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
         const unavailable = budgetUnconfirmed(5);
         waiters = waiters.filter((w) => {
           if (!w.scopes.some((s) => failed.has(s))) return true;
-          w.reject(unavailable);
+          w.outcome = { error: unavailable };
           return false;
         });
         return true;
@@ -519,8 +519,8 @@ export function createAllowances(options: AllowanceOptions): Allowances {
     for (const waiter of waiters) {
       const denial = activeDenial(waiter.scopes, waiter.worst, answeredAt);
       const taken = denial ? null : tryAdmit(waiter.scopes, waiter.worst, answeredAt);
-      if (taken) waiter.resolve(taken);
-      else if (denial) waiter.reject(denial);
+      if (taken) waiter.outcome = { taken };
+      else if (denial) waiter.outcome = { error: denial };
       else still.push(waiter);
     }
     const progressed = still.length < waiters.length;
@@ -534,7 +534,7 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   function failWaiters(msg: string, fields: Record<string, string | number>): void {
     log('error', msg, { ...fields, waiting: waiters.length });
     const unavailable = budgetUnconfirmed(1);
-    for (const waiter of waiters) waiter.reject(unavailable);
+    for (const waiter of waiters) waiter.outcome = { error: unavailable };
     waiters = [];
     again = false;
   }
@@ -588,13 +588,43 @@ export function createAllowances(options: AllowanceOptions): Allowances {
       if (denial) throw denial;
       const fast = tryAdmit(states, worst, now);
       if (fast) return fast.begin(waitUntil);
-      const waiting = new Promise<Taken>((resolve, reject) => waiters.push({ scopes: states, worst, resolve, reject }));
+      const waiter: Waiter = { scopes: states, worst, outcome: null };
+      waiters.push(waiter);
       waitUntil(kick());
-      // Resolved from the round another request runs; this continuation runs in this request's context.
-      return waiting.then((taken) => taken.begin(waitUntil));
+      return answerOf(waiter, () => {
+        // Unanswered for this long (the round is lost and no other request came to replace it):
+        // taken out of the queue in the same turn, so no later round admits it for nobody.
+        waiters = waiters.filter((w) => w !== waiter);
+      }).then((taken) => taken.begin(waitUntil));
     },
     flush: () => kick(),
   };
+}
+
+/**
+ * A waiting request learns its answer from timers of its own, never from a promise the round
+ * resolves: the round runs in another request's context, and a request woken by that request's
+ * resolution ran on (under load, on plain workerd) with the other request's async context, so
+ * its next I/O, the supplier fetch, failed with "Cannot perform I/O on behalf of a different
+ * request" (I/O type SpanParent): 502s in bursts, every one a request that had waited here
+ * (bench:edge-cpu with a diagnostic log, README "Status"). The poll costs at most WAIT_POLL_MS on
+ * the cold path only; the round itself is unchanged.
+ */
+const WAIT_POLL_MS = 1;
+/** Past the lost-round insurance (STALLED_MS), a request stops waiting with a 503. */
+const MAX_WAIT_MS = 20_000;
+
+async function answerOf(waiter: Waiter, abandon: () => void): Promise<Taken> {
+  const startedMs = Date.now();
+  while (waiter.outcome === null) {
+    if (Date.now() - startedMs >= MAX_WAIT_MS) {
+      abandon();
+      throw budgetUnconfirmed(5);
+    }
+    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+  }
+  if ('error' in waiter.outcome) throw waiter.outcome.error;
+  return waiter.outcome.taken;
 }
 
 /** Whether a lease holds at least the need a remembered refusal was for, in the dimension it names. */

@@ -5,7 +5,7 @@
 // waits for /healthz and the outbox's socket, and stops the whole group on close.
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -130,7 +130,13 @@ export async function startWorkerdEdge(options: {
   });
   /** The node's log lines (console output is workerd's stdout) and errors, interleaved: the last ~4,000 characters. */
   let output = '';
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
+  // EDGE_WORKERD_LOG: a file that gets the whole log too (benches: the first line of a fault,
+  // not only the last 4,000 characters). Log lines hold metadata only, never prompt text.
+  const logFile = process.env.EDGE_WORKERD_LOG;
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-4000);
+    if (logFile) appendFileSync(logFile, d);
+  };
   child.stdout?.on('data', keep);
   child.stderr!.on('data', (d: Buffer) => {
     keep(d);
