@@ -4,24 +4,10 @@ import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { acceptSigned, replayChain, verifySigned } from '../../edge/manifest-chain.ts';
 import { signManifestDelta, type ManifestDeltaPayload } from '../../shared/manifest-delta.ts';
-import { signManifest, type ManifestPayload } from '../../shared/manifest.ts';
-import { buildManifest, createSigner, mintKey, sign, type Signer } from './support/manifest-builder.ts';
+import { signManifest } from '../../shared/manifest.ts';
+import { buildManifest, createSigner, deltaBetween, mintKey, sign, type Signer } from './support/manifest-builder.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
-
-function deltaBetween(from: ManifestPayload, to: ManifestPayload): ManifestDeltaPayload {
-  return {
-    format: 1,
-    from: from.version,
-    to: to.version,
-    issued_at: to.issued_at,
-    expires_at: to.expires_at,
-    put: Object.fromEntries(Object.entries(to.keys).filter(([hash, entry]) => JSON.stringify(from.keys[hash]) !== JSON.stringify(entry))),
-    remove: Object.keys(from.keys).filter((hash) => !Object.hasOwn(to.keys, hash)),
-    orgs: to.orgs,
-    models: to.models,
-  };
-}
 
 async function setup(signer: Signer) {
   const [a, b, c] = [await mintKey(), await mintKey(), await mintKey()];

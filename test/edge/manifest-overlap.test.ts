@@ -3,27 +3,13 @@
 // older delta never changes the held key map.
 import { describe, expect, it } from 'vitest';
 import { createManifestStore, type ManifestFetchRequest, type ManifestFetchResult } from '../../edge/manifest-store.ts';
-import { signManifestDelta, type ManifestDeltaPayload } from '../../shared/manifest-delta.ts';
+import { signManifestDelta } from '../../shared/manifest-delta.ts';
 import type { ManifestPayload } from '../../shared/manifest.ts';
 import { createClock } from './support/clock.ts';
 import { deferred, type Deferred } from './support/deferred.ts';
-import { buildManifest, createSigner, mintKey, sign } from './support/manifest-builder.ts';
+import { buildManifest, createSigner, deltaBetween, mintKey, sign } from './support/manifest-builder.ts';
 
 const tick = (ms = 10) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function deltaBetween(from: ManifestPayload, to: ManifestPayload): ManifestDeltaPayload {
-  return {
-    format: to.format,
-    from: from.version,
-    to: to.version,
-    issued_at: to.issued_at,
-    expires_at: to.expires_at,
-    put: Object.fromEntries(Object.entries(to.keys).filter(([hash, entry]) => JSON.stringify(from.keys[hash]) !== JSON.stringify(entry))),
-    remove: Object.keys(from.keys).filter((hash) => !Object.hasOwn(to.keys, hash)),
-    orgs: to.orgs,
-    models: to.models,
-  };
-}
 
 /**
  * An edge holding v1 with its long-poll and a refresh both waiting on the control plane; each

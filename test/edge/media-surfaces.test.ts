@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { deferred, within } from './support/deferred.ts';
 import type { Reply } from './support/fake-supplier.ts';
+import { transcriptionUpload } from './support/audio-files.ts';
 import { buildPricing } from './support/manifest-builder.ts';
 import { scenario } from './support/scenario.ts';
 
@@ -29,23 +30,6 @@ function wav(seconds: number): Uint8Array {
   ascii(36, 'data');
   view.setUint32(40, dataBytes, true);
   return bytes;
-}
-
-function upload(model: string, file: Uint8Array, fields: Record<string, string> = {}): { body: Uint8Array; headers: Record<string, string> } {
-  const boundary = 'taasboundary42';
-  const enc = new TextEncoder();
-  const parts: Uint8Array[] = [];
-  for (const [name, value] of Object.entries({ model, ...fields })) {
-    parts.push(enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
-  }
-  parts.push(enc.encode(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`), file, enc.encode(`\r\n--${boundary}--\r\n`));
-  const body = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    body.set(p, at);
-    at += p.byteLength;
-  }
-  return { body, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
 }
 
 describe('POST /v1/embeddings', () => {
@@ -131,7 +115,7 @@ describe('POST /v1/audio/transcriptions', () => {
     const s = await scenario({ model: { type: 'transcription' } });
     const route = s.model.routes[0]!;
     s.edge.supplier.script(route, json({ task: 'transcribe', duration: 3.25, text: 'hi' }));
-    const { body, headers } = upload(s.model.id, wav(1), { response_format: 'verbose_json', language: 'en' });
+    const { body, headers } = transcriptionUpload(s.model.id, wav(1), { response_format: 'verbose_json', language: 'en' });
 
     const res = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body, headers });
     expect(res.status).toBe(200);
@@ -150,7 +134,7 @@ describe('POST /v1/audio/transcriptions', () => {
   it('estimates seconds from the WAV header and flags it when the answer says no duration', async () => {
     const s = await scenario({ model: { type: 'transcription' } });
     s.edge.supplier.script(s.model.routes[0]!, async () => new Response('hi\n', { headers: { 'content-type': 'text/plain' } }));
-    const { body, headers } = upload(s.model.id, wav(2), { response_format: 'text' });
+    const { body, headers } = transcriptionUpload(s.model.id, wav(2), { response_format: 'text' });
     const res = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body, headers });
     expect(await res.text()).toBe('hi\n');
     await s.edge.settle();
@@ -159,7 +143,7 @@ describe('POST /v1/audio/transcriptions', () => {
 
   it('answers 413 above the upload limit without reading further or calling a supplier', async () => {
     const s = await scenario({ model: { type: 'transcription' } });
-    const { body, headers } = upload(s.model.id, new Uint8Array(25 * 1024 * 1024 + 1));
+    const { body, headers } = transcriptionUpload(s.model.id, new Uint8Array(25 * 1024 * 1024 + 1));
     const res = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body, headers });
     expect(res.status).toBe(413);
     expect(await res.json()).toMatchObject({ error: { code: 'payload_too_large' } });
@@ -169,7 +153,7 @@ describe('POST /v1/audio/transcriptions', () => {
   it('answers 422 for a model name that is too long or holds a control character', async () => {
     const s = await scenario({ model: { type: 'transcription' } });
     for (const model of ['m'.repeat(201), 'whisper\u0000']) {
-      const { body, headers } = upload(model, wav(1));
+      const { body, headers } = transcriptionUpload(model, wav(1));
       const res = await s.edge.send('/v1/audio/transcriptions', { key: s.key.token, body, headers });
       expect(res.status).toBe(422);
       expect(await res.json()).toMatchObject({ error: { code: 'validation_failed', param: 'model' } });

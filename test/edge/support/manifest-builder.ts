@@ -4,6 +4,7 @@
 
 import { generateKeyPair, type CryptoKey } from 'jose';
 import { generateToken, hashToken } from '../../../shared/api-key.ts';
+import type { ManifestDeltaPayload } from '../../../shared/manifest-delta.ts';
 import {
   MANIFEST_FORMAT,
   signManifest,
@@ -121,4 +122,19 @@ export function buildManifest(spec: ManifestSpec): ManifestPayload {
 
 export function sign(payload: ManifestPayload, signer: SigningKey): Promise<string> {
   return signManifest(payload, signer);
+}
+
+/** The delta a control plane would answer an edge holding `from` once it is at `to`. */
+export function deltaBetween(from: ManifestPayload, to: ManifestPayload): ManifestDeltaPayload {
+  return {
+    format: to.format,
+    from: from.version,
+    to: to.version,
+    issued_at: to.issued_at,
+    expires_at: to.expires_at,
+    put: Object.fromEntries(Object.entries(to.keys).filter(([hash, entry]) => JSON.stringify(from.keys[hash]) !== JSON.stringify(entry))),
+    remove: Object.keys(from.keys).filter((hash) => !Object.hasOwn(to.keys, hash)),
+    orgs: to.orgs,
+    models: to.models,
+  };
 }
