@@ -4,6 +4,7 @@
 export type ErrorCode =
   | 'invalid_json'
   | 'invalid_request'
+  | 'context_length_exceeded'
   | 'validation_failed'
   | 'invalid_api_key'
   | 'unauthorized'
@@ -45,6 +46,8 @@ export type ErrorStatus = 400 | 401 | 402 | 403 | 404 | 409 | 413 | 415 | 422 | 
 export const ERRORS: Record<ErrorCode, { status: ErrorStatus; type: ErrorType }> = {
   invalid_json: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
+  // OpenAI's code for a prompt beyond the model's window: agents (Codex-style) compact on it.
+  context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   validation_failed: { status: 422, type: 'invalid_request_error' },
   invalid_api_key: { status: 401, type: 'authentication_error' },
   unauthorized: { status: 401, type: 'authentication_error' },

@@ -135,6 +135,21 @@ describe('edge proxy: failover before the first byte', () => {
     expect(response.headers.get('x-taas-supplier')).toBe(routes[0]!.supplier_id);
   });
 
+  it("gives every client OpenAI's context_length_exceeded code for a prompt beyond the window, whichever supplier said so", async () => {
+    const openAi = async () =>
+      Response.json({ error: { message: "This model's maximum context length is 128000 tokens.", type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } }, { status: 400 });
+    const anthropic = async () => Response.json({ type: 'error', error: { type: 'invalid_request_error', message: 'prompt is too long: 210000 tokens > 200000 maximum' } }, { status: 400 });
+    for (const reply of [openAi, anthropic]) {
+      const { edge, key, model, routes } = await routedScenario(priorityRoutes(2));
+      edge.supplier.script(routes[0]!, reply);
+      const response = await edge.send('/v1/chat/completions', { key: key.token, body: chatBody(model.id) });
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as ErrorShape;
+      expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'context_length_exceeded' });
+      expect(edge.supplier.calls).toHaveLength(1);
+    }
+  });
+
   it('answers 502 upstream_failed when every route fails', async () => {
     const { edge, key, model, routes } = await routedScenario(priorityRoutes(2));
     edge.supplier.script(routes[0]!, openAiError(500, 'boom'));
