@@ -78,9 +78,15 @@ function refusal(body: Record<string, unknown>, messages: readonly unknown[], to
     if (empty && !final) return `messages.${i}: all messages must have non-empty content except for the optional final assistant message`;
     const blank = blankTextAt(content, `messages.${i}.content`);
     if (blank !== null) return blank;
+    const badId = Array.isArray(content)
+      ? content.findIndex((b) => isObject(b) && ((b.type === 'tool_use' && !TOOL_ID.test(String(b.id))) || (b.type === 'tool_result' && !TOOL_ID.test(String(b.tool_use_id)))))
+      : -1;
+    if (badId !== -1) return `messages.${i}.content.${badId}: String should match pattern '^[a-zA-Z0-9_-]+$'`;
   }
   return null;
 }
+
+const TOOL_ID = /^[a-zA-Z0-9_-]+$/;
 
 /** The refusal for an empty or whitespace-only text block among `content`'s blocks, if any. */
 function blankTextAt(content: unknown, param: string): string | null {

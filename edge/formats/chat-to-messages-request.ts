@@ -39,7 +39,7 @@ export function messagesRequestFromChat(body: ChatCompletionRequest, options: { 
     if (m.role === 'system' || m.role === 'developer') system.push(...textBlocks(m.content, `messages.${i}.content`));
     else if (m.role === 'user') add('user', userBlocks(m.content, `messages.${i}.content`));
     else if (m.role === 'assistant') add('assistant', assistantBlocks(m, i));
-    else if (m.role === 'tool') add('user', [{ type: 'tool_result', tool_use_id: String(m.tool_call_id ?? ''), content: textBlocks(m.content, `messages.${i}.content`) }]);
+    else if (m.role === 'tool') add('user', [{ type: 'tool_result', tool_use_id: anthropicToolId(m.tool_call_id), content: textBlocks(m.content, `messages.${i}.content`) }]);
     else throw new ApiError('invalid_request', `The role '${String(m.role)}' cannot be sent to this model.`, { param: `messages.${i}.role` });
   });
 
@@ -141,7 +141,7 @@ function assistantBlocks(m: Record<string, unknown>, i: number): Block[] {
   calls.forEach((call, j) => {
     const fn = isObject(call) && isObject(call.function) ? call.function : null;
     if (!fn || typeof fn.name !== 'string') throw new ApiError('invalid_request', 'A tool call needs a function name.', { param: `messages.${i}.tool_calls.${j}` });
-    blocks.push({ type: 'tool_use', id: String(call.id ?? ''), name: fn.name, input: toolInput(fn.arguments, `messages.${i}.tool_calls.${j}.function.arguments`) });
+    blocks.push({ type: 'tool_use', id: anthropicToolId(call.id), name: fn.name, input: toolInput(fn.arguments, `messages.${i}.tool_calls.${j}.function.arguments`) });
   });
   return blocks;
 }
@@ -178,4 +178,15 @@ function toolChoiceFrom(choice: unknown, parallel: unknown): Block | null {
   else if (isObject(choice) && isObject(choice.function) && typeof choice.function.name === 'string') out = { type: 'tool', name: choice.function.name };
   if (parallel === false && out?.type !== 'none') out = { ...(out ?? { type: 'auto' }), disable_parallel_tool_use: true };
   return out;
+}
+
+/**
+ * A tool call id as Anthropic takes it (^[a-zA-Z0-9_-]+$). Other suppliers' ids can hold more
+ * (`functions.get_weather:0`), and a conversation that failed over from one of them to a Claude
+ * route carries those ids in its history, which Anthropic refuses. The same mapping is applied to
+ * a call and to its result, so they still pair; ids already valid pass unchanged.
+ */
+export function anthropicToolId(id: unknown): string {
+  const text = String(id ?? '');
+  return text.replace(/[^a-zA-Z0-9_-]/g, '_') || 'call';
 }

@@ -218,3 +218,23 @@ describe('Anthropic Messages request → OpenAI chat request', () => {
     expect(() => toOpenAi({ messages: [{ role: 'user', content: 'x' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] })).toThrow(ApiError);
   });
 });
+
+describe('tool call ids to Claude', () => {
+  it("maps ids Anthropic refuses (another supplier's `functions.f:0`) the same way on the call and on its result", () => {
+    const translated = messagesRequestFromChat(
+      {
+        model: 'm',
+        messages: [
+          { role: 'user', content: 'Weather?' },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'functions.get_weather:0', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+          { role: 'tool', tool_call_id: 'functions.get_weather:0', content: 'cold' },
+        ],
+      },
+      { defaultMaxTokens: 100 },
+    ) as { messages: { content: { type: string; id?: string; tool_use_id?: string }[] }[] };
+    const use = translated.messages[1]!.content.find((b) => b.type === 'tool_use')!;
+    const result = translated.messages[2]!.content.find((b) => b.type === 'tool_result')!;
+    expect(use.id).toMatch(/^[a-zA-Z0-9_-]+$/);
+    expect(result.tool_use_id).toBe(use.id);
+  });
+});

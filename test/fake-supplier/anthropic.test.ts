@@ -120,7 +120,7 @@ describe('fake supplier, Anthropic Messages', () => {
     expect((err as InstanceType<typeof Anthropic.APIError>).message).toContain('metadata.session_id');
   });
 
-  it('refuses what Anthropic refuses though well shaped: blank text blocks and stop sequences, empty messages, tool_choice without tools', async () => {
+  it('refuses what Anthropic refuses though well shaped: blank text blocks and stop sequences, empty messages, tool_choice without tools, tool ids outside its pattern', async () => {
     const refused = async (extra: Record<string, unknown>) => {
       const err = await client.messages.create({ ...request, ...extra } as Anthropic.MessageCreateParamsNonStreaming).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Anthropic.BadRequestError);
@@ -133,6 +133,12 @@ describe('fake supplier, Anthropic Messages', () => {
     expect(await refused({ messages: [{ role: 'user', content: 'a' }, { role: 'assistant', content: [] }, { role: 'user', content: 'b' }] })).toContain('messages.1');
     expect(await refused({ messages: [{ role: 'user', content: '' }] })).toContain('messages.0');
     expect(await refused({ tool_choice: { type: 'none' } })).toContain('tool_choice');
+    const badId = [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'functions.get_weather:0', name: 'get_weather', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'functions.get_weather:0', content: 'cold' }] },
+    ];
+    expect(await refused({ messages: badId, tools: [weather] })).toContain('^[a-zA-Z0-9_-]+$');
     // An empty final assistant message (a prefill of nothing) and tool_choice beside tools pass.
     await expect(client.messages.create({ ...request, messages: [...request.messages, { role: 'assistant', content: '' }] })).resolves.toMatchObject({ type: 'message' });
     await expect(client.messages.create({ ...request, tools: [weather], tool_choice: { type: 'none' }, stop_sequences: ['END'] })).resolves.toMatchObject({ type: 'message' });
