@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { CryptoKey } from 'jose';
 import type { RouteEntry } from '../shared/manifest.ts';
 import { openCredential, SealedCredentialSet } from '../shared/sealed-credential.ts';
+import { settledOnOwnTimers } from './own-timer-wait.ts';
 
 export type CredentialFetchResult = { status: 'not_modified' } | { status: 'ok'; body: unknown; etag: string | null };
 
@@ -109,7 +110,8 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
       if (options.nowMs() - lastAttemptMs < options.refreshMs) return;
       const work = refresh();
       waitUntil(work);
-      if (!loaded) await withTimeout(work, options.firstFetchLimitMs ?? 2000);
+      // The first fetch is shared by the node's first requests: resumed by this request's own timers.
+      if (!loaded) await settledOnOwnTimers(work, { timeoutMs: options.firstFetchLimitMs ?? 2000 });
     },
     secretFor(route) {
       // A pinned route uses its own credential or none from here: silently sending another
@@ -120,11 +122,6 @@ export function createCredentialStore(options: CredentialStoreOptions): Credenti
   };
 }
 
-async function withTimeout(work: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  if (timer !== undefined) clearTimeout(timer);
-}
 
 /** The credential for a route: sealed from the control plane if held, else the configured SUPPLIER_KEYS (local use). */
 export function credentialFor(

@@ -12,6 +12,7 @@
 import type { CryptoKey } from 'jose';
 import { DEFAULT_MAX_MANIFEST_BYTES, type ManifestPayload } from '../shared/manifest.ts';
 import { chainWantsSnapshot, replayChain, type HeldManifest, type PersistedChain, type ShardSource, verifySigned } from './manifest-chain.ts';
+import { settledOnOwnTimers } from './own-timer-wait.ts';
 
 export type ManifestFetchResult = { status: 'not_modified' } | { status: 'ok'; jws: string; etag: string | null };
 
@@ -65,11 +66,6 @@ const isNewer = (a: ManifestPayload, b: ManifestPayload) => a.version > b.versio
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function withTimeout(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  if (timer !== undefined) clearTimeout(timer);
-}
 
 export function createManifestStore(options: ManifestStoreOptions): ManifestStore {
   let held: HeldManifest | null = null;
@@ -208,7 +204,9 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
         // not cancel a fetch that other requests (sharing `inflight`) are waiting on.
         const work = (loaded ??= loadPersisted()).then(() => (usable(options.nowMs()) ? undefined : refresh()));
         waitUntil(work);
-        await work;
+        // Shared with other requests (a node's first requests all wait for one load): resumed by
+        // this request's own timers, never by the request whose load settles it (own-timer-wait.ts).
+        await settledOnOwnTimers(work);
       }
       if (options.watch && !watching && held) {
         watching = true;
@@ -219,7 +217,7 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
         // Idle for long: a revocation may be waiting. Wait for one refresh, but never for long.
         const work = refresh();
         waitUntil(work);
-        await withTimeout(work, options.blockingRefreshLimitMs ?? BLOCKING_REFRESH_LIMIT_MS);
+        await settledOnOwnTimers(work, { timeoutMs: options.blockingRefreshLimitMs ?? BLOCKING_REFRESH_LIMIT_MS });
       } else if (!watching && sinceAttempt >= options.refreshMs) {
         waitUntil(refresh());
       }
