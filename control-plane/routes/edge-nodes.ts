@@ -1,15 +1,16 @@
 // /v1/manage/edge-nodes: register an edge node's Ed25519 public key, and optionally its X25519
-// encryption key for sealed credentials (platform owner only).
+// encryption key for sealed credentials; disable a node and enable it again (platform owner only).
 
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { ApiError } from '../../shared/errors.ts';
+import { NODE_ID } from '../../shared/node-token.ts';
 import { writeAudit } from '../audit.ts';
 import { isPlatformOwner } from '../authz.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
-import { findEdgeNode, insertEdgeNode, type EdgeNodeRow } from '../sql/edge-nodes.ts';
+import { findEdgeNode, insertEdgeNode, lockEdgeNode, setEdgeNodeStatus, type EdgeNodeRow } from '../sql/edge-nodes.ts';
 import { parseJsonBody } from '../validation.ts';
 
 // A public key only: a JWK carrying the private part `d` is refused, so a secret never lands here.
@@ -33,7 +34,7 @@ const PublicX25519Jwk = z.strictObject({
 });
 
 export const RegisterNode = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'lower-case letters, digits, _ and -; at most 64'),
+  id: z.string().regex(NODE_ID, 'lower-case letters, digits, _ and -; at most 64'),
   name: z.string().max(200).default(''),
   public_key_jwk: PublicEd25519Jwk,
   encryption_jwk: PublicX25519Jwk.optional(),
@@ -41,6 +42,8 @@ export const RegisterNode = z.strictObject({
 
 export const edgeNodeSpecs: ApiSpec[] = [
   { method: 'post', path: '/v1/manage/edge-nodes', summary: "Register an edge node's Ed25519 public key (platform owner)", tag: 'edge nodes', access: 'admin', body: RegisterNode, success: { status: 201, description: 'The node' } },
+  { method: 'post', path: '/v1/manage/edge-nodes/:id/disable', summary: 'Cut a node off: its next node-API call is refused (platform owner; idempotent)', tag: 'edge nodes', access: 'admin', success: { status: 200, description: 'The node' } },
+  { method: 'post', path: '/v1/manage/edge-nodes/:id/enable', summary: 'Let a disabled node call the node API again (platform owner; idempotent)', tag: 'edge nodes', access: 'admin', success: { status: 200, description: 'The node' } },
 ];
 
 function present(node: EdgeNodeRow) {
@@ -56,8 +59,34 @@ function present(node: EdgeNodeRow) {
   };
 }
 
+/**
+ * Disable or enable a node (a lost or compromised machine): the node API checks the node's status
+ * on every call, so a disabled node's next call is refused. Its leases lapse 30 s after their last
+ * extension and release what they held; its undelivered usage waits in its outbox until it is
+ * enabled again. Setting the status it has changes nothing and writes no audit row.
+ */
+function statusRoute(deps: { db: Database }, status: EdgeNodeRow['status']) {
+  return async (c: Context<AppEnv>) => {
+    if (!isPlatformOwner(c.get('principal'))) throw new ApiError('forbidden', 'Only the platform owner manages edge nodes.');
+    const id = c.req.param('id') ?? '';
+    if (!NODE_ID.test(id)) throw new ApiError('not_found', 'No such edge node.');
+    const node = await deps.db.transaction(async (tx) => {
+      const before = await lockEdgeNode(tx, id);
+      if (!before) throw new ApiError('not_found', 'No such edge node.');
+      if (before.status === status) return before;
+      const after = await setEdgeNodeStatus(tx, id, status);
+      await writeAudit(tx, actorOf(c), { action: `edge_node.${status === 'disabled' ? 'disable' : 'enable'}`, targetType: 'edge_node', targetId: id, orgId: null, before: present(before), after: present(after) });
+      return after;
+    });
+    return c.json(present(node));
+  };
+}
+
 export function edgeNodeRoutes(deps: { db: Database }) {
-  return new Hono<AppEnv>().post('/', async (c) => {
+  return new Hono<AppEnv>()
+    .post('/:id/disable', statusRoute(deps, 'disabled'))
+    .post('/:id/enable', statusRoute(deps, 'active'))
+    .post('/', async (c) => {
     const body = await parseJsonBody(c, RegisterNode);
     if (!isPlatformOwner(c.get('principal'))) throw new ApiError('forbidden', 'Only the platform owner registers edge nodes.');
     const node = await deps.db.transaction(async (tx) => {

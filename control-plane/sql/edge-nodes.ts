@@ -32,3 +32,20 @@ export async function findEdgeNode(db: Queryable, id: string): Promise<EdgeNodeR
   );
   return rows[0] ?? null;
 }
+
+/** Sets a node's status, row-locked; the node API refuses a disabled node's next call (node-api.ts). */
+export async function setEdgeNodeStatus(db: Queryable, id: string, status: EdgeNodeRow['status']): Promise<EdgeNodeRow> {
+  const { rows } = await db.query<EdgeNodeRow>(
+    'UPDATE edge_nodes SET status = $2 WHERE id = $1 RETURNING id, name, public_key_jwk, encryption_jwk, status, created_at',
+    [id, status],
+  );
+  return rows[0]!;
+}
+
+export async function lockEdgeNode(db: Queryable, id: string): Promise<EdgeNodeRow | null> {
+  const { rows } = await db.query<EdgeNodeRow>(
+    'SELECT id, name, public_key_jwk, encryption_jwk, status, created_at FROM edge_nodes WHERE id = $1 FOR UPDATE',
+    [id],
+  );
+  return rows[0] ?? null;
+}

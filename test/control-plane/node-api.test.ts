@@ -90,6 +90,26 @@ describe('manifest publication', () => {
   });
 });
 
+describe('disabling a node', () => {
+  it('refuses its next node-API call, lets it back in when enabled, audits each change once, and only for the platform owner', async () => {
+    const call = async () => (await h.request('GET', '/node/v1/manifest', { headers: { authorization: await h.nodeAuthorization() } })).status;
+    const staff = await h.addUser({ platformRole: 'taas_admin' });
+    expect((await h.request('POST', `/v1/manage/edge-nodes/${h.nodeId}/disable`, { token: staff.token })).status).toBe(403);
+    expect(await call()).toBe(200);
+    for (let i = 0; i < 2; i++) {
+      const disabled = await h.request('POST', `/v1/manage/edge-nodes/${h.nodeId}/disable`, { token: h.ownerToken });
+      expect(disabled.status).toBe(200);
+      expect(await disabled.json()).toMatchObject({ id: h.nodeId, status: 'disabled' });
+    }
+    expect(await call()).toBe(401);
+    expect((await h.request('POST', `/v1/manage/edge-nodes/${h.nodeId}/enable`, { token: h.ownerToken })).status).toBe(200);
+    expect(await call()).toBe(200);
+    const audit = await h.testDb.db.query("SELECT action FROM audit_log WHERE target_type = 'edge_node' AND target_id = $1 ORDER BY id", [h.nodeId]);
+    expect(audit.rows.map((r) => r.action)).toEqual(['edge_node.register', 'edge_node.disable', 'edge_node.enable']);
+    expect((await h.request('POST', '/v1/manage/edge-nodes/no-such-node/disable', { token: h.ownerToken })).status).toBe(404);
+  });
+});
+
 describe('usage ingestion', () => {
   it('stores each event once however often it is delivered', async () => {
     const batch = [event(), event(), event()];

@@ -65,6 +65,12 @@ async function memberIn(w: World, target: Target): Promise<string> {
   return (await w.h.addUser({ orgId: w.org(target), orgRole: 'user' })).userId;
 }
 
+async function nodeIn(w: World): Promise<string> {
+  const id = `walk-${w.unique()}`;
+  await json(w, 'POST', '/v1/manage/edge-nodes', { id, public_key_jwk: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) } });
+  return id;
+}
+
 async function supplier(w: World): Promise<string> {
   const id = `walk-${w.unique()}`;
   await json(w, 'POST', '/v1/manage/suppliers', { id, name: id, format: 'openai', base_url: 'https://supplier.example/v1', region: 'EU' });
@@ -129,6 +135,22 @@ const EXPECTATIONS: Record<string, Expectation> = {
   'post /v1/manage/edge-nodes': {
     call: async (w) => ({ path: '/v1/manage/edge-nodes', body: { id: `walk-${w.unique()}`, public_key_jwk: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) } } }),
     status: ownerOnly(201),
+    mutates: true,
+    targets: ['own'],
+  },
+  'post /v1/manage/edge-nodes/:id/disable': {
+    call: async (w) => ({ path: `/v1/manage/edge-nodes/${await nodeIn(w)}/disable` }),
+    status: ownerOnly(200),
+    mutates: true,
+    targets: ['own'],
+  },
+  'post /v1/manage/edge-nodes/:id/enable': {
+    call: async (w) => {
+      const id = await nodeIn(w);
+      await json(w, 'POST', `/v1/manage/edge-nodes/${id}/disable`);
+      return { path: `/v1/manage/edge-nodes/${id}/enable` };
+    },
+    status: ownerOnly(200),
     mutates: true,
     targets: ['own'],
   },
