@@ -10,7 +10,7 @@ import { isPlatformOwner } from '../authz.ts';
 import type { ApiSpec } from '../api-spec.ts';
 import type { Database } from '../db.ts';
 import { actorOf, type AppEnv } from '../request-context.ts';
-import { findEdgeNode, insertEdgeNode, lockEdgeNode, setEdgeNodeStatus, type EdgeNodeRow } from '../sql/edge-nodes.ts';
+import { findEdgeNode, insertEdgeNode, setEdgeNodeStatus, type EdgeNodeRow } from '../sql/edge-nodes.ts';
 import { parseJsonBody } from '../validation.ts';
 
 // A public key only: a JWK carrying the private part `d` is refused, so a secret never lands here.
@@ -71,7 +71,7 @@ function statusRoute(deps: { db: Database }, status: EdgeNodeRow['status']) {
     const id = c.req.param('id') ?? '';
     if (!NODE_ID.test(id)) throw new ApiError('not_found', 'No such edge node.');
     const node = await deps.db.transaction(async (tx) => {
-      const before = await lockEdgeNode(tx, id);
+      const before = await findEdgeNode(tx, id, { forUpdate: true });
       if (!before) throw new ApiError('not_found', 'No such edge node.');
       if (before.status === status) return before;
       const after = await setEdgeNodeStatus(tx, id, status);
