@@ -17,6 +17,7 @@
 import type { AcquireAnswer, AllowanceAnswer, AllowanceScope, AllowanceSync, DenialReason, Lease } from '../shared/allowance.ts';
 import { scopeKey } from '../shared/allowance.ts';
 import { ApiError } from '../shared/errors.ts';
+import { untilOnOwnTimers } from './own-timer-wait.ts';
 
 /** What one request asks of every scope it belongs to. */
 export interface WorstCase {
@@ -293,17 +294,8 @@ export function createAllowances(options: AllowanceOptions): Allowances {
   function deniedFor(state: ScopeState, worst: WorstCase, now: number): ApiError | null {
     const denial = state.denial;
     if (!denial || now >= denial.untilMs) return null;
-    switch (denial.reason) {
-      case 'wallet':
-      case 'user_budget':
-      case 'key_budget':
-        return worst.money >= denial.need.money ? denial.error : null;
-      case 'tpm':
-        return worst.tokens >= denial.need.tokens ? denial.error : null;
-      case 'rpm':
-      case 'inactive':
-        return denial.error;
-    }
+    const dimension = REFUSED_IN[denial.reason];
+    return dimension === null || worst[dimension] >= denial.need[dimension] ? denial.error : null;
   }
 
   function activeDenial(states: ScopeState[], worst: WorstCase, now: number): ApiError | null {
@@ -602,44 +594,41 @@ export function createAllowances(options: AllowanceOptions): Allowances {
 }
 
 /**
- * A waiting request learns its answer from timers of its own, never from a promise the round
- * resolves: the round runs in another request's context, and a request woken by that request's
- * resolution ran on (under load, on plain workerd) with the other request's async context, so
- * its next I/O, the supplier fetch, failed with "Cannot perform I/O on behalf of a different
- * request" (I/O type SpanParent): 502s in bursts, every one a request that had waited here
- * (bench:edge-cpu with a diagnostic log, README "Status"). The poll costs at most WAIT_POLL_MS on
- * the cold path only; the round itself is unchanged.
+ * A waiting request learns its answer from timers of its own (own-timer-wait.ts), never from a
+ * promise the round resolves: the round runs in another request's context, and a request woken
+ * by that request's resolution ran on (under load, on plain workerd) with its async context, so
+ * the supplier fetch after admission failed with "Cannot perform I/O on behalf of a different
+ * request": 502s in bursts, every one a request that had waited here (README "Status"). Past the
+ * lost-round insurance (STALLED_MS) it stops waiting with a 503.
  */
-const WAIT_POLL_MS = 1;
-/** Past the lost-round insurance (STALLED_MS), a request stops waiting with a 503. */
 const MAX_WAIT_MS = 20_000;
 
 async function answerOf(waiter: Waiter, abandon: () => void): Promise<Taken> {
-  const startedMs = Date.now();
-  while (waiter.outcome === null) {
-    if (Date.now() - startedMs >= MAX_WAIT_MS) {
-      abandon();
-      throw budgetUnconfirmed(5);
-    }
-    await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+  const outcome = await untilOnOwnTimers(() => waiter.outcome, { timeoutMs: MAX_WAIT_MS });
+  if (outcome === null) {
+    abandon();
+    throw budgetUnconfirmed(5);
   }
-  if ('error' in waiter.outcome) throw waiter.outcome.error;
-  return waiter.outcome.taken;
+  if ('error' in outcome) throw outcome.error;
+  return outcome.taken;
 }
+
+/** The dimension a refusal is about: money (budgets, wallet), tokens (TPM), or every request (null). */
+const REFUSED_IN: Record<DenialReason, 'money' | 'tokens' | null> = {
+  wallet: 'money',
+  user_budget: 'money',
+  key_budget: 'money',
+  tpm: 'tokens',
+  rpm: null,
+  inactive: null,
+};
 
 /** Whether a lease holds at least the need a remembered refusal was for, in the dimension it names. */
 function grantCovers(lease: LeaseState, denial: NonNullable<ScopeState['denial']>): boolean {
-  switch (denial.reason) {
-    case 'wallet':
-    case 'user_budget':
-    case 'key_budget':
-      return lease.money === null || lease.money >= denial.need.money;
-    case 'tpm':
-      return lease.tokens === null || lease.tokens >= denial.need.tokens;
-    case 'rpm':
-    case 'inactive':
-      return true;
-  }
+  const dimension = REFUSED_IN[denial.reason];
+  if (dimension === null) return true;
+  const held = lease[dimension];
+  return held === null || held >= denial.need[dimension];
 }
 
 /** 503 allowance_unavailable: no lease could be had, for a reason that is the gateway's, not the client's. */

@@ -72,9 +72,17 @@ const TAKE_BACK_EVENTS: Record<string, 'refunded' | 'dispute_withdrawn' | 'dispu
   'charge.dispute.funds_withdrawn': 'dispute_withdrawn',
   'charge.dispute.funds_reinstated': 'dispute_reinstated',
 };
-type TakeBack =
-  | { kind: 'refunded'; charge: z.infer<typeof Charge> }
-  | { kind: 'dispute_withdrawn' | 'dispute_reinstated'; dispute: z.infer<typeof Dispute> };
+/** What a charge or dispute event says: the payment it is about, and the cents it names (refunded so far, or disputed). */
+type TakeBack = { kind: (typeof TAKE_BACK_EVENTS)[string]; payment: z.infer<typeof Charge> | z.infer<typeof Dispute>; cents: number };
+
+function takeBackOf(kind: TakeBack['kind'], object: unknown): TakeBack | null {
+  if (kind === 'refunded') {
+    const charge = Charge.safeParse(object);
+    return charge.success ? { kind, payment: charge.data, cents: charge.data.amount_refunded } : null;
+  }
+  const dispute = Dispute.safeParse(object);
+  return dispute.success ? { kind, payment: dispute.data, cents: dispute.data.amount } : null;
+}
 
 const SESSION_EVENTS = new Set([
   'checkout.session.completed',
@@ -157,7 +165,7 @@ async function handleSessionEvent(
  * top-up's row lock: a replay, or an older refund event arriving after a newer one, posts nothing.
  */
 async function handleTakeBack(tx: Queryable, event: { id: string; type: string }, change: TakeBack, log: Logger): Promise<{ outcome: Outcome; alerts: LowBalanceAlert[] }> {
-  const payment = change.kind === 'refunded' ? change.charge : change.dispute;
+  const { payment } = change;
   const topup = await lockTopupForPayment(tx, { paymentIntentId: payment.payment_intent ?? null, topupId: payment.metadata?.topup_id ?? null });
   // A payment that is not one of our top-ups (the Stripe account may take other payments).
   if (!topup || topup.status === 'expired' || topup.status === 'failed') return { outcome: 'ignored', alerts: [] };
@@ -169,8 +177,8 @@ async function handleTakeBack(tx: Queryable, event: { id: string; type: string }
   if (topup.status !== 'credited') throw new ApiError('conflict', 'The top-up of this payment is not credited yet; retry later.');
   let refunded = topup.refunded_micros;
   let disputed = topup.disputed_micros;
-  if (change.kind === 'refunded') refunded = Math.max(refunded, change.charge.amount_refunded * MICROS_PER_CENT);
-  else disputed = change.kind === 'dispute_withdrawn' ? change.dispute.amount * MICROS_PER_CENT : 0;
+  if (change.kind === 'refunded') refunded = Math.max(refunded, change.cents * MICROS_PER_CENT);
+  else disputed = change.kind === 'dispute_withdrawn' ? change.cents * MICROS_PER_CENT : 0;
   if (refunded + disputed > topup.paid_micros) {
     log('error', 'stripe took back more than the top-up paid', { event_id: event.id, topup_id: topup.id });
     throw new ApiError('conflict', 'The payment takes back more than its top-up paid.', { param: 'data.object' });
@@ -216,11 +224,8 @@ export function stripeWebhookRoutes(deps: { db: Database; now: () => Date; log: 
       let takeBack: TakeBack | null = null;
       const takeBackKind = Object.hasOwn(TAKE_BACK_EVENTS, event.type) ? TAKE_BACK_EVENTS[event.type]! : null;
       if (takeBackKind) {
-        const object = (takeBackKind === 'refunded' ? Charge : Dispute).safeParse(event.data.object);
-        if (!object.success) throw new ApiError('invalid_request', `A ${event.type} event must carry a ${takeBackKind === 'refunded' ? 'charge' : 'dispute'}.`, { param: 'data.object' });
-        takeBack = takeBackKind === 'refunded'
-          ? { kind: 'refunded', charge: object.data as z.infer<typeof Charge> }
-          : { kind: takeBackKind, dispute: object.data as z.infer<typeof Dispute> };
+        takeBack = takeBackOf(takeBackKind, event.data.object);
+        if (!takeBack) throw new ApiError('invalid_request', `A ${event.type} event must carry a ${takeBackKind === 'refunded' ? 'charge' : 'dispute'}.`, { param: 'data.object' });
       }
       const result = await deps.db.transaction(async (tx) => {
         if (!(await claimStripeEvent(tx, { id: event.id, type: event.type, sessionId: session?.id ?? null }))) {

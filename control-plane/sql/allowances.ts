@@ -165,9 +165,8 @@ export async function updateLeases(
   now: Date,
 ): Promise<void> {
   if (updates.length === 0) return;
-  // Rows locked in id order, the order ingestion locks leases in (applyLeaseUsage): two
+  // Rows locked in id order (`locked`), the order ingestion locks leases in (applyLeaseUsage): two
   // transactions touching the same two leases can then never wait on each other in a cycle.
-  const sorted = [...updates].sort((a, b) => (a.lease_id < b.lease_id ? -1 : a.lease_id > b.lease_id ? 1 : 0));
   await q.query(
     `WITH locked AS (SELECT id FROM allowance_leases WHERE id = ANY($4::uuid[]) AND node_id = $2 ORDER BY id FOR UPDATE)
      UPDATE allowance_leases l
@@ -179,7 +178,7 @@ export async function updateLeases(
        FROM jsonb_to_recordset($1::jsonb) AS u(lease_id uuid, money_cap bigint, tokens_cap bigint, requests_used integer, closed boolean)
        JOIN locked ON locked.id = u.lease_id
       WHERE l.id = u.lease_id AND l.node_id = $2`,
-    [JSON.stringify(sorted), nodeId, now, sorted.map((u) => u.lease_id)],
+    [JSON.stringify(updates), nodeId, now, updates.map((u) => u.lease_id)],
   );
 }
 
@@ -208,18 +207,10 @@ export async function applyLeaseUsage(
   nodeId: string,
   rows: { org_id: string; lease_ids?: readonly string[] | null; cost_micros: number }[],
 ): Promise<void> {
-  const perLease = new Map<string, { org_id: string; micros: number }>();
-  for (const row of rows) {
-    if (row.cost_micros <= 0) continue;
-    for (const id of new Set(row.lease_ids ?? [])) {
-      const key = `${id}|${row.org_id}`;
-      const entry = perLease.get(key) ?? { org_id: row.org_id, micros: 0 };
-      entry.micros += row.cost_micros;
-      perLease.set(key, entry);
-    }
-  }
-  if (perLease.size === 0) return;
-  const named = [...perLease].map(([key, v]) => ({ id: key.slice(0, key.indexOf('|')), ...v }));
+  // One (lease, org, cost) per event and lease it names, each lease once an event; the sums per
+  // lease are the statement's.
+  const named = rows.flatMap((row) => (row.cost_micros > 0 ? [...new Set(row.lease_ids ?? [])].map((id) => ({ id, org_id: row.org_id, micros: row.cost_micros })) : []));
+  if (named.length === 0) return;
   // Locked in id order: concurrent batches touching the same leases lock them in one order (no deadlock).
   await tx.query(
     `WITH named AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS n(id, org_id, micros)),
